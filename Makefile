@@ -1,0 +1,54 @@
+# mlsd-coach — the two commands: `make run` (app) and `make test` (tests). Both idempotent.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST := $(BIN)/python -m pytest
+export ANONYMIZED_TELEMETRY := False
+export RAGAS_DO_NOT_TRACK := true
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup ingest run test test-slow test-all lint bench browser clean
+
+# torch is installed first and explicitly: an unpinned torch pulls gigabytes of CUDA packages.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Incremental: embeds only new or changed files, removes chunks of deleted ones.
+ingest: setup
+	$(BIN)/mlsd ingest --prune
+
+run: ingest
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.headless true \
+		--browser.gatherUsageStats false
+
+# Debian's chromium for the browser test (no browser download); skipped quietly if apt is absent.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		chromium-driver >/dev/null) || echo "chromium not installed: browser tests will skip"; }
+
+# pytest exits 5 when it collected no test; that is not a failure of the run itself.
+test: setup browser
+	$(PYTEST) -q $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc; }
+
+test-slow: setup browser
+	$(PYTEST) -q -m slow $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc; }
+
+test-all: test test-slow
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: ingest
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf .mlsd .pytest_cache

@@ -1,0 +1,289 @@
+"""Incremental, crash-safe ingestion of files into the store.
+
+The collection itself is the source of truth for what is stored: every chunk records its
+file's hash and chunk count, so a file counts as stored only when all of its chunks are
+there with one hash. A run killed at any point leaves at worst an incomplete file, which the
+next run deletes and re-adds (ids are stable, adds are upserts): reruns converge, with no
+duplicates and no orphans. `manifest.json` in the store dir is a readable snapshot of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.errors import IngestFileError, StoreBusyError
+from core.settings import Settings
+from ingest.chunking import Chunk, chunk_document
+from ingest.embeddings import Embedder, load_embedder, model_label
+from ingest.readers import is_supported, read_file
+from ingest.store import (
+    Store,
+    check_compatible,
+    embed_metadata,
+    open_store,
+    reset_store,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestReport:
+    files_seen: int = 0
+    ingested: int = 0
+    unchanged: int = 0
+    failed: list[dict] = field(default_factory=list)  # [{"path", "reason"}]
+    chunks_added: int = 0
+    chunks_deleted: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # unsupported extensions, not failures
+    warnings: list[str] = field(default_factory=list)
+    embedded: int = 0  # chunks that went through the model this run
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def discover(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str], list[dict]]:
+    """(file, source label) pairs, unsupported files, and missing paths."""
+    files: list[tuple[Path, str]] = []
+    skipped: list[str] = []
+    missing: list[dict] = []
+    for root in paths:
+        if root.is_dir():
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                if any(part.startswith(".") for part in path.relative_to(root).parts):
+                    continue  # hidden files and folders (.git, .DS_Store) are never content
+                label = path.relative_to(root).as_posix()
+                (files.append((path, label)) if is_supported(path) else skipped.append(str(path)))
+        elif root.is_file():
+            if is_supported(root):
+                files.append((root, root.name))
+            else:
+                skipped.append(str(root))
+        else:
+            missing.append({"path": str(root), "reason": "no such file or directory"})
+    return files, skipped, missing
+
+
+def stored_files(store: Store) -> dict[str, dict]:
+    """source -> {"hash", "count", "complete"} read from chunk metadata."""
+    got = store.collection.get(include=["metadatas"])
+    state: dict[str, dict] = {}
+    for meta in got["metadatas"] or []:
+        entry = state.setdefault(meta["source"], {"hashes": set(), "count": 0, "n": 0})
+        entry["hashes"].add(meta.get("file_hash"))
+        entry["count"] += 1
+        entry["n"] = int(meta.get("n_chunks", 0))
+    return {
+        src: {
+            "hash": next(iter(e["hashes"])) if len(e["hashes"]) == 1 else None,
+            "count": e["count"],
+            "complete": len(e["hashes"]) == 1 and e["count"] == e["n"],
+        }
+        for src, e in state.items()
+    }
+
+
+def _delete_source(store: Store, source: str) -> int:
+    ids = store.collection.get(where={"source": source}, include=[])["ids"]
+    if ids:
+        store.collection.delete(ids=ids)
+    return len(ids)
+
+
+def _add_chunks(store: Store, chunks: list[Chunk], vectors, max_batch: int) -> None:
+    for start in range(0, len(chunks), max_batch):
+        batch = chunks[start : start + max_batch]
+        store.collection.upsert(
+            ids=[c.id for c in batch],
+            documents=[c.text for c in batch],
+            metadatas=[c.metadata for c in batch],
+            embeddings=vectors[start : start + max_batch],
+        )
+
+
+def write_manifest(store_dir: Path, store: Store, files: dict[str, dict]) -> None:
+    """Atomic snapshot: source -> content hash, plus the model that built the store."""
+    manifest = {
+        "store": store.metadata,
+        "sources": {src: info["hash"] for src, info in sorted(files.items()) if info["complete"]},
+    }
+    store_dir.mkdir(parents=True, exist_ok=True)
+    tmp = store_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, store_dir / "manifest.json")
+
+
+def _lock(settings: Settings):
+    from filelock import FileLock, Timeout
+
+    settings.store_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(settings.store_dir / "ingest.lock"))
+    try:
+        lock.acquire(timeout=settings.ingest_lock_timeout_s)
+    except Timeout as exc:
+        raise StoreBusyError(
+            f"Another ingest holds the lock on {settings.store_dir} "
+            f"(waited {settings.ingest_lock_timeout_s:.0f} s): wait for it to finish, or use "
+            "server mode (MLSD_CHROMA_URL) for several writers."
+        ) from exc
+    return lock
+
+
+def ingest_paths(
+    paths: list[Path],
+    settings: Settings,
+    prune: bool = False,
+    reset: bool = False,
+    embedder: Embedder | None = None,
+    progress: bool = False,
+) -> IngestReport:
+    """Ingest files and folders into the store. Bad files are reported, never fatal."""
+    started = time.perf_counter()
+    report = IngestReport()
+    lock = None if settings.chroma_url else _lock(settings)
+    try:
+        # The model is loaded only when a file needs embedding: an unchanged re-ingest is cheap.
+        model = _LazyEmbedder(settings, embedder)
+        if reset:
+            reset_store(settings.store_dir, settings.collection, settings.chroma_url)
+        store = open_store(settings.store_dir, settings.collection, settings.chroma_url)
+        if store is not None:
+            check_compatible(store.metadata, model.model_name, model.backend, store.location)
+        _ingest_into(store, paths, settings, model, report, prune, progress)
+        store = store or open_store(settings.store_dir, settings.collection, settings.chroma_url)
+        if store is not None:
+            write_manifest(settings.store_dir, store, stored_files(store))
+            report.chunks_total = store.count()
+    finally:
+        if lock is not None:
+            lock.release()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+class _LazyEmbedder:
+    """Names the configured model without loading it; loads on the first encode."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None) -> None:
+        self._settings = settings
+        self._embedder = embedder
+        self.model_name = embedder.model_name if embedder else model_label(settings.embed_model)
+        self.backend = embedder.backend if embedder else settings.embed_backend
+
+    def get(self) -> Embedder:
+        if self._embedder is None:
+            s = self._settings
+            self._embedder = load_embedder(s.embed_model, s.embed_backend, str(s.model_cache_dir))
+        return self._embedder
+
+
+def _ingest_into(store, paths, settings, model, report, prune, progress) -> None:
+    files, report.skipped, report.failed = discover(paths)
+    report.files_seen = len(files)
+    existing = stored_files(store) if store is not None else {}
+    max_bytes = int(settings.max_file_mb * 1024 * 1024)
+
+    pending: list[tuple[str, list[Chunk]]] = []
+    for path, source in files:
+        try:
+            file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            report.failed.append({"path": str(path), "reason": f"cannot read ({exc.strerror})"})
+            continue
+        known = existing.get(source)
+        if known and known["complete"] and known["hash"] == file_hash:
+            report.unchanged += 1
+            continue
+        try:
+            doc = read_file(path, str(path), max_bytes)
+            chunks = chunk_document(
+                doc.text,
+                source,
+                doc.metadata,
+                file_hash,
+                settings.chunk_size,
+                settings.chunk_overlap,
+            )
+        except IngestFileError as exc:
+            report.failed.append({"path": exc.path, "reason": exc.reason})
+            continue
+        report.warnings.extend(doc.warnings)
+        pending.append((source, chunks))
+
+    all_chunks = [c for _, chunks in pending for c in chunks]
+    if all_chunks:
+        embedder = model.get()
+        vectors = embedder.encode(
+            [c.embed_text for c in all_chunks],
+            batch_size=settings.embed_batch_size,
+            progress=progress,
+        )
+        report.embedded = len(all_chunks)
+        if store is None:
+            meta = embed_metadata(embedder.model_name, embedder.backend, embedder.dim)
+            store = open_store(
+                settings.store_dir, settings.collection, settings.chroma_url, True, meta
+            )
+    if store is None:  # nothing stored and nothing to store
+        return
+    max_batch = store.client.get_max_batch_size()
+    offset = 0
+    for source, chunks in pending:
+        # delete first, then add: a kill in between leaves an incomplete file the next run redoes
+        report.chunks_deleted += _delete_source(store, source)
+        _add_chunks(store, chunks, vectors[offset : offset + len(chunks)], max_batch)
+        offset += len(chunks)
+        report.chunks_added += len(chunks)
+        report.ingested += 1
+
+    if prune:
+        seen = {source for _, source in files}
+        for source in sorted(set(existing) - seen):
+            report.chunks_deleted += _delete_source(store, source)
+            log.info("pruned %s", source)
+
+
+def store_stats(settings: Settings) -> dict:
+    """Sources, chunks, document types and the model that built the store."""
+    store = open_store(settings.store_dir, settings.collection, settings.chroma_url)
+    if store is None:
+        return {
+            "store": str(settings.chroma_url or settings.store_dir),
+            "sources": 0,
+            "chunks": 0,
+            "model": None,
+            "backend": None,
+            "dimension": None,
+            "doc_types": {},
+        }
+    got = store.collection.get(include=["metadatas"])
+    sources: dict[str, dict] = {}
+    for meta in got["metadatas"] or []:
+        entry = sources.setdefault(
+            meta["source"],
+            {"title": meta.get("title"), "doc_type": meta.get("doc_type"), "chunks": 0},
+        )
+        entry["chunks"] += 1
+    doc_types: dict[str, int] = {}
+    for entry in sources.values():
+        doc_types[entry["doc_type"]] = doc_types.get(entry["doc_type"], 0) + 1
+    meta = store.metadata
+    return {
+        "store": store.location,
+        "sources": len(sources),
+        "chunks": store.count(),
+        "model": meta.get("embed_model"),
+        "backend": meta.get("embed_backend"),
+        "dimension": meta.get("embed_dim"),
+        "doc_types": doc_types,
+        "files": {src: sources[src] for src in sorted(sources)},
+    }

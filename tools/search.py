@@ -1,0 +1,229 @@
+"""Corpus search: dense (Chroma), BM25, and hybrid (weighted reciprocal rank fusion).
+
+The BM25 index is built from the same chunks as the store, cached on disk keyed by the
+chunk ids (which embed each chunk's content hash), and rebuilt when the store changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import threading
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from core.errors import ConfigError, EmptyStoreError, InputError
+from core.settings import Settings
+from ingest.embeddings import Embedder, load_embedder
+from ingest.store import Store, check_compatible, open_store
+from tools.bm25 import BM25Index
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "dense", "bm25")
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+class Hit(BaseModel):
+    """One retrieved chunk."""
+
+    text: str
+    source: str
+    section: str
+    title: str
+    doc_type: str
+    chunk_id: str
+    score: float
+    rank: int
+    dense_score: float | None = None  # cosine similarity, when the dense list saw this chunk
+    bm25_score: float | None = None
+
+
+class _Corpus:
+    """Chunk ids, texts and metadata in store order, with the BM25 index over them."""
+
+    def __init__(self, ids: list[str], docs: list[str], metas: list[dict]) -> None:
+        self.ids, self.docs, self.metas = ids, docs, metas
+        self.position = {cid: i for i, cid in enumerate(ids)}
+        self.bm25 = BM25Index([f"{m.get('section', '')}\n{d}" for d, m in zip(docs, metas)])
+
+
+def _fingerprint(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:24]
+
+
+class Retriever:
+    """Search over one store. Thread-safe; open once per process and share."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._store: Store | None = None
+        self._corpus: _Corpus | None = None
+        self._count = -1
+        self._lock = threading.RLock()
+
+    # -- resources -------------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.store_dir)
+
+    def store(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                store = open_store(
+                    self.settings.store_dir, self.settings.collection, self.settings.chroma_url
+                )
+                if store is None:
+                    raise EmptyStoreError(self.location)
+                self._store = store
+            return self._store
+
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(
+                    self.settings.embed_model,
+                    self.settings.embed_backend,
+                    str(self.settings.model_cache_dir),
+                )
+            store = self.store()
+            check_compatible(
+                store.metadata, self._embedder.model_name, self._embedder.backend, store.location
+            )
+            return self._embedder
+
+    def _bm25_cache_path(self) -> Path:
+        if self.settings.chroma_url:
+            key = hashlib.sha256(self.settings.chroma_url.encode()).hexdigest()[:12]
+            return self.settings.model_cache_dir / "bm25" / f"{key}-{self.settings.collection}.pkl"
+        return self.settings.store_dir / f"bm25-{self.settings.collection}.pkl"
+
+    def corpus(self) -> _Corpus:
+        """The chunk table and BM25 index, refreshed when the store's chunk count changes."""
+        with self._lock:
+            store = self.store()
+            count = store.count()
+            if count == 0:
+                raise EmptyStoreError(self.location)
+            if self._corpus is None or count != self._count:
+                self._corpus = self._load_corpus(store)
+                self._count = count
+            return self._corpus
+
+    def invalidate(self) -> None:
+        """Forget cached chunks (call after an ingest in the same process)."""
+        with self._lock:
+            self._corpus = None
+            self._count = -1
+
+    def _load_corpus(self, store: Store) -> _Corpus:
+        ids = store.collection.get(include=[])["ids"]
+        fingerprint = _fingerprint(ids)
+        cache = self._bm25_cache_path()
+        try:
+            with cache.open("rb") as fh:
+                cached = pickle.load(fh)
+            if cached.get("fingerprint") == fingerprint:
+                return cached["corpus"]
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError, TypeError):
+            pass  # missing or stale cache: rebuild
+        got = store.collection.get(include=["documents", "metadatas"])
+        corpus = _Corpus(list(got["ids"]), list(got["documents"]), list(got["metadatas"]))
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{threading.get_ident()}.tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump({"fingerprint": _fingerprint(corpus.ids), "corpus": corpus}, fh)
+            tmp.replace(cache)
+        except OSError as exc:  # a read-only store still searches, just without the cache
+            log.debug("BM25 cache not written: %s", exc)
+        return corpus
+
+    # -- search ----------------------------------------------------------------------------
+    def dense(self, query: str, n: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first."""
+        vector = self.embedder().encode([query])[0]
+        res = self.store().collection.query(
+            query_embeddings=[vector.tolist()], n_results=max(1, n), include=["distances"]
+        )
+        return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
+
+    def bm25(self, query: str, n: int) -> list[tuple[str, float]]:
+        corpus = self.corpus()
+        return [(corpus.ids[i], score) for i, score in corpus.bm25.top(query, n)]
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        """Top-k chunks for a query. Raises InputError / EmptyStoreError with clear messages."""
+        query = (query or "").strip()
+        if not query:
+            raise InputError("The query is empty: type a question or some keywords.")
+        if len(query) > self.settings.max_question_chars:
+            raise InputError(
+                f"The query is {len(query)} characters long; the limit is "
+                f"{self.settings.max_question_chars} (MLSD_MAX_QUESTION_CHARS)."
+            )
+        k = k or self.settings.top_k
+        mode = mode or self.settings.retrieval_mode
+        if mode not in MODES:
+            raise ConfigError(f"Unknown retrieval mode {mode!r}: choose one of {', '.join(MODES)}.")
+        if k < 1:
+            raise InputError(f"k must be at least 1 (got {k}).")
+        corpus = self.corpus()
+        dense: dict[str, float] = {}
+        lexical: dict[str, float] = {}
+        if mode == "dense":
+            ranked = self.dense(query, k)
+            dense = dict(ranked)
+        elif mode == "bm25":
+            ranked = self.bm25(query, k)
+            lexical = dict(ranked)
+        else:
+            depth = max(k, self.settings.hybrid_depth)
+            dense_list, bm25_list = self.dense(query, depth), self.bm25(query, depth)
+            dense, lexical = dict(dense_list), dict(bm25_list)
+            ranked = self._fuse(dense_list, bm25_list)[:k]
+        hits = []
+        for cid, score in ranked:
+            pos = corpus.position.get(cid)
+            if pos is None:  # deleted since the chunk table was read: never return a stale hit
+                continue
+            meta = corpus.metas[pos]
+            hits.append(
+                Hit(
+                    text=corpus.docs[pos],
+                    source=meta.get("source", ""),
+                    section=meta.get("section", ""),
+                    title=meta.get("title", ""),
+                    doc_type=meta.get("doc_type", "other"),
+                    chunk_id=cid,
+                    score=round(float(score), 6),
+                    rank=len(hits) + 1,
+                    dense_score=round(dense[cid], 6) if cid in dense else None,
+                    bm25_score=round(lexical[cid], 6) if cid in lexical else None,
+                )
+            )
+        return hits[:k]
+
+    def _fuse(self, dense: list[tuple[str, float]], bm25: list[tuple[str, float]]):
+        """Weighted reciprocal rank fusion; weights and k are tuned on the golden set."""
+        s = self.settings
+        fused: dict[str, float] = {}
+        for weight, ranked in ((s.hybrid_dense_weight, dense), (s.hybrid_bm25_weight, bm25)):
+            for rank, (cid, _) in enumerate(ranked, start=1):
+                fused[cid] = fused.get(cid, 0.0) + weight / (s.hybrid_rrf_k + rank)
+        return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+def search(retriever: Retriever, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
+    """Search the study material (framework, concept notes, example solutions).
+
+    Args:
+        query: what to look for, in plain words.
+        k: how many passages to return (1-20).
+        mode: `hybrid` (default), `dense` (meaning) or `bm25` (keywords).
+    """
+    return retriever.search(query, k=min(max(k, 1), 20), mode=mode)
