@@ -1,0 +1,97 @@
+"""Shared fixtures and fakes. The embedding model is loaded once per test session.
+
+Helpers for every area live here; keep each fixture small and documented.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+# Tests never talk to a real LLM: clear any key or endpoint from the developer's shell.
+for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MLSD_CHROMA_URL"):
+    os.environ.pop(_var, None)
+
+from core.offline import apply_offline_env  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+apply_offline_env(Settings().embed_model)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real shipped model (all-MiniLM-L6-v2), loaded once for the whole session."""
+    from ingest.embeddings import load_embedder
+
+    s = Settings()
+    return load_embedder(s.embed_model, s.embed_backend, str(s.model_cache_dir))
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    """Settings with a private store under tmp_path; keyword overrides on top."""
+
+    def factory(**overrides) -> Settings:
+        overrides.setdefault("store_dir", tmp_path / "store")
+        overrides.setdefault("model_cache_dir", tmp_path / "models")
+        overrides.setdefault("eval_dir", tmp_path / "eval")
+        overrides.setdefault("ingest_lock_timeout_s", 5.0)
+        return Settings(**overrides)
+
+    return factory
+
+
+@pytest.fixture
+def docs_dir(tmp_path) -> Path:
+    """A writable copy of the small fixture documents."""
+    target = tmp_path / "docs"
+    shutil.copytree(FIXTURES / "docs", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def corpus_settings(tmp_path_factory, embedder) -> Settings:
+    """A store holding the shipped corpus/, ingested once per session (read-only for tests)."""
+    from ingest.pipeline import ingest_paths
+
+    base = tmp_path_factory.mktemp("corpus_store")
+    settings = Settings(
+        store_dir=base / "store", model_cache_dir=base / "models", eval_dir=base / "eval"
+    )
+    report = ingest_paths([settings.corpus_dir], settings, embedder=embedder)
+    assert not report.failed, report.failed
+    return settings
+
+
+@pytest.fixture(scope="session")
+def corpus_retriever(corpus_settings, embedder):
+    """A Retriever over the shipped corpus store, shared by the session."""
+    from tools.search import Retriever
+
+    return Retriever(corpus_settings, embedder=embedder)
+
+
+def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 300):
+    """Run `mlsd` in a subprocess (the real console entry point) and return the result."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=timeout,
+        cwd=ROOT,
+    )
