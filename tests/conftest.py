@@ -95,3 +95,27 @@ def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeo
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+@pytest.fixture
+def fake_openai():
+    """A scripted OpenAI-compatible server on 127.0.0.1, stopped after the test.
+
+    Script it with `fake_openai.queue(...)` / `.always(...)` / `.handler = fn`; inspect
+    `fake_openai.requests`. See tests/fake_openai.py for replies and faults.
+    """
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm_settings(fake_openai, make_settings):
+    """Factory: Settings (private tmp store) whose LLM is `fake_openai`: dummy key, 2 s timeout,
+    no retries. Keyword overrides on top, e.g. `fake_llm_settings(llm_model="nope")`."""
+
+    def factory(**overrides) -> Settings:
+        return make_settings(**fake_openai.settings_overrides(**overrides))
+
+    return factory
