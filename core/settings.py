@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     rubric_path: Path = PROJECT_ROOT / "corpus" / "rubric.yaml"
     golden_path: Path = PROJECT_ROOT / "eval" / "datasets" / "golden.jsonl"
     eval_dir: Path = PROJECT_ROOT / ".mlsd" / "eval"
+    uploads_dir: Path = PROJECT_ROOT / ".mlsd" / "uploads"  # files added from the app
 
     # Embeddings
     embed_model: str = Field(default_factory=default_embed_model)
