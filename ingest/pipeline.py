@@ -244,6 +244,7 @@ def _ingest_into(store, paths, settings, model, report, prune, progress) -> None
         offset += len(chunks)
         report.chunks_added += len(chunks)
         report.ingested += 1
+        log.info("stored %s (%d chunks)", source, len(chunks))
 
     if prune:
         seen = {source for _, source in files}

@@ -41,7 +41,9 @@ def shared_runs(seeds_dir: Path, corpus_dir: Path, n: int = 12) -> dict[str, lis
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=Path)
-    parser.add_argument("corpus", type=Path, nargs="?", default=Path(__file__).parents[1] / "corpus")
+    parser.add_argument(
+        "corpus", type=Path, nargs="?", default=Path(__file__).parents[1] / "corpus"
+    )
     parser.add_argument("--n", type=int, default=12)
     args = parser.parse_args()
     found = shared_runs(args.seeds, args.corpus, args.n)
