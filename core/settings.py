@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     agent_max_steps: int = 6
     llm_max_tokens: int = 1024
+    eval_llm_metric_timeout_s: float = 180.0  # bound on one RAGAS LLM metric score (all calls)
 
     # Input limits (unbounded consumption guards)
     max_question_chars: int = 4000
