@@ -1,0 +1,31 @@
+"""Hybrid retrieval is at least as good as each single mode on the labelled golden set."""
+
+from __future__ import annotations
+
+import json
+
+from core.settings import Settings
+
+
+def _relevant(hit, sources: list[str]) -> bool:
+    for want in sources:
+        file, _, heading = want.partition("#")
+        if hit.source == file and (not heading or heading in hit.section.split(" > ")):
+            return True
+    return False
+
+
+def test_hybrid_at_least_as_good_as_each_single_mode(corpus_retriever):
+    rows = [json.loads(x) for x in Settings().golden_path.read_text().splitlines() if x.strip()]
+    rows = [r for r in rows if r.get("sources")]
+    assert len(rows) >= 50
+    hit_at_5 = {}
+    for mode in ("hybrid", "dense", "bm25"):
+        found = [
+            any(_relevant(h, r["sources"]) for h in corpus_retriever.search(r["question"], 5, mode))
+            for r in rows
+        ]
+        hit_at_5[mode] = sum(found) / len(found)
+    assert hit_at_5["hybrid"] >= hit_at_5["dense"], hit_at_5
+    assert hit_at_5["hybrid"] >= hit_at_5["bm25"], hit_at_5
+    assert hit_at_5["hybrid"] >= 0.7, hit_at_5  # a floor well under today's ~0.80
