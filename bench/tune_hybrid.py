@@ -2,7 +2,8 @@
 
 Dense and BM25 lists are computed once per question at the largest depth, then every fusion
 setting is scored offline. Relevance: a hit matches a `file#Heading` source when it is from
-that file and the heading is one of its section's components. Writes bench/results/hybrid_tuning.json.
+that file and the heading is one of its section components.
+Writes bench/results/hybrid_tuning.json.
 """
 
 from __future__ import annotations
