@@ -119,3 +119,36 @@ def fake_llm_settings(fake_openai, make_settings):
         return make_settings(**fake_openai.settings_overrides(**overrides))
 
     return factory
+
+
+@pytest.fixture
+def app_env(monkeypatch, tmp_path, corpus_settings):
+    """Environment for the Streamlit app over the session corpus store (read-only), with a
+    private eval and uploads folder; Streamlit's process-wide caches are emptied around the
+    test so the app reads this environment. Returns the env vars it set."""
+    import streamlit as st
+
+    env = {
+        "MLSD_STORE_DIR": str(corpus_settings.store_dir),
+        "MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir),
+        "MLSD_EVAL_DIR": str(tmp_path / "eval"),
+        "MLSD_UPLOADS_DIR": str(tmp_path / "uploads"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield env
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def app_test(app_env):
+    """Factory: a fresh `AppTest` of app.py (one browser tab), not yet run."""
+    from streamlit.testing.v1 import AppTest
+
+    def factory(timeout: float = 120):
+        return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+
+    return factory

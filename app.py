@@ -1,0 +1,21 @@
+"""mlsd-coach in the browser: `make run` (or `streamlit run app.py`). Thin: pages live in ui/."""
+
+import streamlit as st
+
+from ui import resources, sidebar, state
+
+st.set_page_config(page_title="mlsd-coach", page_icon=":material/school:", layout="wide")
+state.init_state()
+resources.start_warmup()
+
+page = st.navigation(
+    [
+        st.Page("ui/chat.py", title="Chat", icon=":material/chat:", default=True),
+        st.Page("ui/critique.py", title="Critique", icon=":material/rate_review:"),
+        st.Page("ui/interview.py", title="Mock interview", icon=":material/timer:"),
+        st.Page("ui/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+        st.Page("ui/library.py", title="Library", icon=":material/library_books:"),
+    ]
+)
+sidebar.render()
+page.run()

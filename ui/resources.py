@@ -1,0 +1,217 @@
+"""Process-wide resources and the app's only doors into product code.
+
+Everything heavy (settings, the store, the embedding model, agents) is created once per
+process with `st.cache_resource` and shared read-only by every tab; anything that belongs to
+one tab lives in `st.session_state` (see `ui.state`). Product modules that other people are
+still writing are imported on first use: a missing one raises `Unavailable`, which pages
+show as a clear "not available yet" message instead of a traceback.
+
+Pages reach the agent through `get_agent_respond` only, so tests can swap in a fake agent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.offline import apply_offline_env
+from core.settings import Settings
+from tools.deps import Deps
+
+log = logging.getLogger(__name__)
+
+Respond = Callable[[list], Iterator[Any]]  # list[agents.events.Message] -> Iterator[Event]
+
+
+class Unavailable(Exception):
+    """A feature whose code has not landed (or failed to import); the message says which."""
+
+
+def load(module: str, attr: str, feature: str) -> Any:
+    """`module.attr`, or Unavailable naming the feature (an import error is not a crash)."""
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except Exception as exc:  # ImportError, or a half-written module: the page must still load
+        log.warning("%s unavailable: %s.%s: %s", feature, module, attr, exc)
+        raise Unavailable(
+            f"{feature} is not available yet (`{module}.{attr}` could not be loaded: "
+            f"{type(exc).__name__})."
+        ) from exc
+
+
+@st.cache_resource(show_spinner=False)
+def get_settings() -> Settings:
+    """Settings from the environment (MLSD_*), read once per process."""
+    settings = Settings()
+    apply_offline_env(settings.embed_model)
+    return settings
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_deps(top_k: int, mode: str) -> Deps:
+    """One Deps per (top-k, mode) a tab picked; the embedding model itself is process-wide."""
+    settings = get_settings().model_copy(update={"top_k": top_k, "retrieval_mode": mode})
+    return Deps(settings)
+
+
+def default_deps() -> Deps:
+    settings = get_settings()
+    return get_deps(settings.top_k, settings.retrieval_mode)
+
+
+@st.cache_resource(show_spinner=False)
+def start_warmup() -> threading.Thread:
+    """Load the model, store and BM25 index in the background as soon as the app starts,
+    so the first question does not pay for them (a question asked earlier just waits)."""
+    retriever = default_deps().retriever
+
+    def warm() -> None:
+        try:
+            retriever.search("warm up the embedding model", k=1)
+            importlib.import_module("agents.factory")
+        except Exception as exc:  # an empty store or a missing agent: pages say so later
+            log.info("warm-up stopped early: %s", exc)
+
+    thread = threading.Thread(target=warm, name="mlsd-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _agent(top_k: int, mode: str, offline: bool) -> Any:
+    make_agent = load("agents.factory", "make_agent", "The chat agent")
+    return make_agent(get_deps(top_k, mode), offline=offline)
+
+
+def get_agent_respond(top_k: int, mode: str, offline: bool) -> Respond:
+    """The agent's `respond(messages) -> Iterator[Event]` for these options.
+
+    The one function through which the app calls an agent (tests replace it)."""
+    return _agent(top_k, mode, offline).respond
+
+
+def llm_configured() -> bool:
+    return get_settings().llm_enabled
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def llm_endpoint_status() -> dict[str, Any]:
+    """Whether the configured OpenAI-compatible endpoint answers `GET /models` (2 s timeout)."""
+    settings = get_settings()
+    status: dict[str, Any] = {
+        "configured": settings.llm_enabled,
+        "model": settings.llm_model,
+        "base_url": settings.openai_base_url or "https://api.openai.com/v1",
+        "reachable": None,
+        "detail": "",
+    }
+    if not settings.llm_enabled:
+        status["detail"] = "not configured: answers come from the offline agent"
+        return status
+    import httpx
+
+    headers = {}
+    if settings.openai_api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.openai_api_key.get_secret_value()}"
+    try:
+        response = httpx.get(f"{status['base_url'].rstrip('/')}/models", headers=headers, timeout=2)
+        status["reachable"] = response.status_code < 500
+        status["detail"] = f"HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        status["reachable"] = False
+        status["detail"] = type(exc).__name__
+    return status
+
+
+# -- grader, interviewer, evaluation ------------------------------------------------------
+def critique(design: str, level: str, deps: Deps) -> tuple[dict, str]:
+    """(report as a dict, report as markdown) from the design grader."""
+    critique_design = load("tools.grader", "critique_design", "The design critique")
+    render_markdown = load("tools.grader_report", "render_markdown", "The design critique")
+    report = critique_design(deps, design, level=level)
+    return report.model_dump(), render_markdown(report)
+
+
+def rubric_stages(deps: Deps) -> list[dict]:
+    """[{id, name, time_budget_min}] from the rubric, or [] if it cannot be read."""
+    try:
+        rubric = deps.rubric
+    except Exception as exc:  # a missing rubric must not break the interview page
+        log.warning("rubric unavailable: %s", exc)
+        return []
+    stages = getattr(rubric, "stages", None) or []
+    out = []
+    for stage in stages:
+        data = stage.model_dump() if hasattr(stage, "model_dump") else dict(stage)
+        out.append(
+            {
+                "id": data.get("id"),
+                "name": data.get("name") or data.get("id"),
+                "time_budget_min": data.get("time_budget_min"),
+            }
+        )
+    return out
+
+
+def run_eval(deps: Deps, dataset: Path, modes: list[str], k: int, llm: bool, progress) -> Any:
+    run = load("eval.runner", "run_eval", "Evaluation")
+    return run(deps, dataset, modes, k, llm=llm, repeats=1, progress=progress)
+
+
+def write_eval_report(report: Any, out_dir: Path) -> dict[str, Path]:
+    write = load("eval.report", "write_report", "Evaluation reports")
+    return write(report, out_dir)
+
+
+# -- library ------------------------------------------------------------------------------
+@st.cache_data(ttl=15, show_spinner=False)
+def store_stats() -> dict:
+    from ingest.pipeline import store_stats as stats
+
+    return stats(get_settings())
+
+
+def ingest(paths: list[Path], prune: bool = False) -> dict:
+    """Ingest into the shared store, then drop every cached view of it."""
+    from ingest.pipeline import ingest_paths
+
+    try:
+        report = ingest_paths(paths, get_settings(), prune=prune)
+    finally:
+        forget_store_caches()
+    return report.to_json()
+
+
+def forget_store_caches() -> None:
+    """After the store changed: fresh retrievers, agents and stats on next use."""
+    store_stats.clear()
+    get_deps.clear()
+    _agent.clear()
+
+
+def passages(deps: Deps, source: str, section: str = "") -> list[dict]:
+    """The stored chunks of `source` whose section path contains `section` (a heading)."""
+    corpus = deps.retriever.corpus()
+    wanted = [h.strip() for h in section.split(">") if h.strip()]
+    out = []
+    for text, meta in zip(corpus.docs, corpus.metas):
+        if meta.get("source") != source:
+            continue
+        parts = [p.strip() for p in str(meta.get("section", "")).split(">")]
+        if wanted and not all(w in parts for w in wanted):
+            continue
+        out.append(
+            {
+                "source": source,
+                "section": meta.get("section", ""),
+                "text": text,
+                "index": int(meta.get("chunk_index", 0)),
+            }
+        )
+    return sorted(out, key=lambda p: p["index"])
