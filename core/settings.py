@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     llm_max_tokens: int = 1024
     eval_llm_metric_timeout_s: float = 180.0  # bound on one RAGAS LLM metric score (all calls)
 
+    # Offline answers (threshold calibrated on the golden set's in-scope vs out-of-scope rows)
+    answer_min_similarity: float = 0.34  # best passage cosine below this: declined, not answered
+    answer_max_sentences: int = 6
+
     # Input limits (unbounded consumption guards)
     max_question_chars: int = 4000
     max_design_words: int = 20000
