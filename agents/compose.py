@@ -1,0 +1,188 @@
+"""Extractive answers: pick the passage sentences that answer a question, cite each one.
+
+Selection is maximal marginal relevance (MMR) over sentence embeddings: relevance to the
+question, minus redundancy with what is already picked. The answer keeps the picked
+sentences in reading order, grouped by source document, each followed by `[n]`, where n
+numbers the passage (chunk) it was quoted from.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.events import Citation
+from agents.passages import normalize, passage_sentences
+from ingest.embeddings import Embedder
+from tools.search import Hit
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    hit_index: int  # index into the retrieved hits (0 = best)
+    position: int  # sentence order inside its passage
+
+
+@dataclass
+class Composed:
+    answer: str
+    citations: list[Citation]
+    sentences: list[tuple[str, int]]  # (sentence, citation n), in answer order
+
+
+class SentenceVectors:
+    """Embeds sentences with a bounded cache: passages recur across questions."""
+
+    def __init__(self, embedder: Embedder, capacity: int = 20000) -> None:
+        self.embedder = embedder
+        self.capacity = capacity
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self.embedder.encode(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors):
+                    self._cache[text] = vector
+                while len(self._cache) > self.capacity:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            for t in texts:
+                self._cache.move_to_end(t)
+            return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1))
+
+
+def _leaf(section: str) -> str:
+    return section.rsplit(" > ", 1)[-1]
+
+
+def candidates(hits: list[Hit]) -> list[Candidate]:
+    """Every quotable sentence of the hits, duplicates (chunk overlap) kept once."""
+    seen: set[str] = set()
+    out = []
+    for i, hit in enumerate(hits):
+        for pos, sentence in enumerate(passage_sentences(hit.text)):
+            key = normalize(sentence)
+            if key and key not in seen:
+                seen.add(key)
+                out.append(Candidate(sentence, i, pos))
+    return out
+
+
+def passage_weighted_relevance(
+    question_vec: np.ndarray,
+    hits: list[Hit],
+    cands: list[Candidate],
+    vecs: np.ndarray,
+    vectors: SentenceVectors,
+    heading_weight: float = 0.5,
+) -> np.ndarray:
+    """Sentence relevance = its cosine to the question, minus how far its passage trails the
+    best passage. A passage scores by its dense cosine plus how well its heading matches:
+    "how do I monitor X" is answered by X's Monitoring section, whose list items on their
+    own look less like the question than X's general sentences do.
+    """
+    sentence_sim = vecs @ question_vec
+    leaves = [_leaf(h.section) for h in hits]
+    unique = list(dict.fromkeys(leaves))
+    leaf_sim = dict(zip(unique, vectors.encode(unique) @ question_vec))
+    passage = np.zeros(len(hits), dtype=np.float32)
+    for i, hit in enumerate(hits):
+        mine = sentence_sim[[j for j, c in enumerate(cands) if c.hit_index == i]]
+        dense = hit.dense_score if hit.dense_score is not None else float(mine.max(initial=0.0))
+        passage[i] = dense + heading_weight * max(float(leaf_sim[leaves[i]]), 0.0)
+    gap = passage.max() - passage
+    return sentence_sim - np.array([gap[c.hit_index] for c in cands], dtype=np.float32)
+
+
+def mmr(
+    vectors: np.ndarray,
+    relevance: np.ndarray,
+    limit: int,
+    diversity: float = 0.3,
+    floor: float = 0.12,
+    drop_from_best: float = 0.45,
+) -> list[int]:
+    """Indices picked by MMR; stops at `limit` or when relevance falls below the floors."""
+    if len(vectors) == 0:
+        return []
+    cutoff = max(floor, float(relevance.max()) - drop_from_best)
+    picked: list[int] = []
+    redundancy = np.full(len(vectors), -1.0, dtype=np.float32)
+    available = relevance >= cutoff
+    while len(picked) < limit and available.any():
+        score = (1 - diversity) * relevance - diversity * np.maximum(redundancy, 0.0)
+        score[~available] = -np.inf
+        best = int(np.argmax(score))
+        picked.append(best)
+        available[best] = False
+        sims = vectors @ vectors[best]
+        available &= sims < 0.92  # a near-duplicate says nothing new
+        redundancy = np.maximum(redundancy, sims)
+    return picked
+
+
+def _chunk_order(hit: Hit) -> int:
+    parts = hit.chunk_id.split("::")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+
+
+def compose(
+    question_vec: np.ndarray,
+    hits: list[Hit],
+    vectors: SentenceVectors,
+    max_sentences: int = 6,
+) -> Composed:
+    """The cited extractive answer to a question from its retrieved hits."""
+    cands = candidates(hits)
+    if not cands:
+        return Composed("", [], [])
+    vecs = vectors.encode([c.text for c in cands])
+    relevance = passage_weighted_relevance(question_vec, hits, cands, vecs, vectors)
+    picked = [cands[i] for i in mmr(vecs, relevance, max_sentences)]
+
+    # Reading order: documents by their best hit, then passage order, then sentence order.
+    first_rank: dict[str, int] = {}
+    for c in sorted(picked, key=lambda c: c.hit_index):
+        first_rank.setdefault(hits[c.hit_index].source, c.hit_index)
+    picked.sort(
+        key=lambda c: (
+            first_rank[hits[c.hit_index].source],
+            _chunk_order(hits[c.hit_index]),
+            c.hit_index,
+            c.position,
+        )
+    )
+    numbers: dict[int, int] = {}
+    citations: list[Citation] = []
+    sentences: list[tuple[str, int]] = []
+    paragraphs: list[list[str]] = []
+    last_source = None
+    for c in picked:
+        hit = hits[c.hit_index]
+        if c.hit_index not in numbers:
+            numbers[c.hit_index] = len(numbers) + 1
+            citations.append(
+                Citation(
+                    n=numbers[c.hit_index],
+                    source=hit.source,
+                    section=hit.section,
+                    chunk_id=hit.chunk_id,
+                    text=hit.text,
+                )
+            )
+        n = numbers[c.hit_index]
+        if hit.source != last_source:
+            paragraphs.append([])
+            last_source = hit.source
+        paragraphs[-1].append(f"{c.text} [{n}]")
+        sentences.append((c.text, n))
+    answer = "\n\n".join(" ".join(p) for p in paragraphs)
+    return Composed(answer, citations, sentences)

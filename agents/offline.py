@@ -1,0 +1,200 @@
+"""The offline agent (default, no key): cited extractive answers, critiques, solutions.
+
+Every sentence of an answer is quoted from a retrieved passage (see `agents.compose`), so
+it cannot state anything the material does not say. A question the material does not
+cover (best passage cosine under `Settings.answer_min_similarity`, or a question whose
+distinctive words the corpus never uses) is declined with the nearest topics instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from agents.base import Answered, as_messages, finish, replay, split_turn
+from agents.compose import SentenceVectors, compose
+from agents.critique import run_critique
+from agents.events import Event, Final, Message, TextDelta, ToolCall, ToolResult
+from agents.router import Route, resolve_follow_up, route
+from tools.bm25 import tokenize
+from tools.deps import Deps
+from tools.search import Hit
+
+log = logging.getLogger(__name__)
+
+# Words of the question the corpus never uses (stems not in the BM25 vocabulary). A question
+# that is mostly unknown words and only moderately similar to its best passage is about
+# something else ("Kubernetes YAML", "salary negotiation"). Tuned on the golden set.
+UNKNOWN_WORD_SHARE = 0.28
+UNKNOWN_WORD_MAX_SIMILARITY = 0.5
+EXTRA_PASSAGES = 3
+
+
+class OfflineAgent:
+    """Answers from the corpus alone. Thread-safe; build once per Deps and share."""
+
+    mode = "offline"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._vectors: SentenceVectors | None = None
+
+    @property
+    def settings(self):
+        return self.deps.settings
+
+    def vectors(self) -> SentenceVectors:
+        if self._vectors is None:
+            self._vectors = SentenceVectors(self.deps.retriever.embedder())
+        return self._vectors
+
+    # -- the interface -------------------------------------------------------------------
+    def respond(self, messages: list[Message]) -> Iterator[Event]:
+        """Stream one turn: tool events, the answer text, citations, then the Final."""
+        start = time.perf_counter()
+        text, history = split_turn(messages, self._max_chars())
+        turn = route(text, history)
+        for event in self._route(turn, history):
+            if isinstance(event, Final):
+                event.seconds = round(time.perf_counter() - start, 3)
+            yield event
+
+    def answer(
+        self,
+        question: str,
+        history: Sequence[Message | dict] | None = None,
+        k: int | None = None,
+        mode: str | None = None,
+    ) -> Answered:
+        """Answer one question from the material (no routing) with the hits it used."""
+        start = time.perf_counter()
+        hits: list[Hit] = []
+        events = self._question(question.strip(), as_messages(history), k, mode, hits)
+        _, final = replay(events)
+        final.seconds = round(time.perf_counter() - start, 3)
+        return Answered(final=final, hits=hits)
+
+    # -- routes --------------------------------------------------------------------------
+    def _max_chars(self) -> int:
+        return max(self.settings.max_question_chars, self.settings.max_design_words * 12)
+
+    def _route(self, turn: Route, history: list[Message]) -> Iterator[Event]:
+        if turn.kind == "critique":
+            yield from self._critique(turn)
+        elif turn.kind == "solution":
+            yield from self._solution(turn)
+        elif turn.kind == "interview":
+            from agents.interview_chat import chat_turn
+
+            answer, data = chat_turn(self.deps, turn.text, history, level=turn.level)
+            yield TextDelta(text=answer)
+            yield Final(answer=answer, route="interview", data=data)
+        else:
+            yield from self._question(turn.text, history, None, None, [])
+
+    def _question(
+        self, question: str, history: list[Message], k: int | None, mode: str | None, out: list
+    ) -> Iterator[Event]:
+        query = resolve_follow_up(question, history)
+        # A few passages beyond k: the section that answers a follow-up ("monitor it") often
+        # ranks just below the topic's general sections; sentence selection then picks it.
+        pool = (k or self.settings.top_k) + EXTRA_PASSAGES
+        args = {"query": query, "k": pool} | ({"mode": mode} if mode else {})
+        yield ToolCall(name="search", args=args)
+        hits = self.deps.retriever.search(query, k=pool, mode=mode)
+        best = hits[0] if hits else None
+        summary = f"{len(hits)} passages" + (f"; best: {best.source}" if best else "")
+        yield ToolResult(name="search", summary=summary, ok=bool(hits))
+
+        query_vec = self.deps.retriever.embedder().encode([query])[0]
+        composed = None
+        if self._in_scope(query, query_vec, hits):
+            composed = compose(query_vec, hits, self.vectors(), self.settings.answer_max_sentences)
+        if composed is None or not composed.answer:
+            out.extend(hits)  # declined: the nearest passages are what it was based on
+            yield from self._decline(hits)
+            return
+        by_id = {h.chunk_id: h for h in hits}
+        out.extend(by_id[c.chunk_id] for c in composed.citations)  # the passages quoted
+        for paragraph in composed.answer.split("\n\n"):
+            yield TextDelta(text=paragraph + "\n\n")
+        yield from finish(
+            Final(answer=composed.answer, citations=composed.citations, route="question")
+        )
+
+    def _in_scope(self, query: str, query_vec: np.ndarray, hits: list[Hit]) -> bool:
+        if not hits:
+            return False
+        dense = [h.dense_score for h in hits if h.dense_score is not None]
+        if not dense:  # BM25-only search: score the hits as the dense search would
+            texts = [f"{h.section}\n{h.text}" for h in hits]
+            dense = list(self.deps.retriever.embedder().encode(texts) @ query_vec)
+        best = float(max(dense))
+        if best < self.settings.answer_min_similarity:
+            return False
+        words = tokenize(query)
+        vocab = self.deps.retriever.corpus().bm25.vocab
+        unknown = sum(1 for w in words if w not in vocab) / max(len(words), 1)
+        return not (unknown >= UNKNOWN_WORD_SHARE and best < UNKNOWN_WORD_MAX_SIMILARITY)
+
+    def _decline(self, hits: list[Hit]) -> Iterator[Event]:
+        topics: list[str] = []
+        for hit in hits:
+            topic = f"{hit.section} ({hit.source})"
+            if topic not in topics and not any(hit.source in t for t in topics):
+                topics.append(topic)
+        answer = "The study material does not cover this, so I will not guess an answer."
+        if topics:
+            answer += " The nearest topics it does cover:\n" + "\n".join(
+                f"- {t}" for t in topics[:3]
+            )
+        answer += "\nAsk about one of these, or rephrase the question in ML system design terms."
+        yield TextDelta(text=answer)
+        yield Final(answer=answer, route="out_of_scope")
+
+    def _critique(self, turn: Route) -> Iterator[Event]:
+        yield ToolCall(name="critique_design", args={"level": turn.level or "senior"})
+        critique = run_critique(self.deps, turn.text, turn.level)
+        summary = f"overall {critique.report['overall']}/100" if critique.report else "unavailable"
+        yield ToolResult(name="critique_design", summary=summary, ok=critique.ok)
+        yield TextDelta(text=critique.markdown)
+        yield from finish(
+            Final(
+                answer=critique.markdown,
+                citations=critique.citations,
+                route="critique",
+                data=critique.report,
+            )
+        )
+
+    def _solution(self, turn: Route) -> Iterator[Event]:
+        from agents.events import Citation
+        from tools.solutions import ToolError, get_example_solution, list_example_solutions
+
+        if not turn.text:
+            yield ToolCall(name="list_example_solutions", args={})
+            items = list_example_solutions(self.deps)
+            yield ToolResult(name="list_example_solutions", summary=f"{len(items)} solutions")
+            answer = "Worked example solutions in the material:\n" + "\n".join(
+                f"- `{s.id}`: {s.question}" for s in items
+            )
+            yield TextDelta(text=answer)
+            yield Final(answer=answer, route="solution")
+            return
+        args = {"name": turn.text} | ({"stage": turn.stage} if turn.stage else {})
+        yield ToolCall(name="get_example_solution", args=args)
+        result = get_example_solution(self.deps, turn.text, turn.stage)
+        if not isinstance(result, ToolError):
+            yield ToolResult(name="get_example_solution", summary=result.id)
+            answer = f"From `{result.source}`:\n\n{result.markdown()}"
+            cite = Citation(n=1, source=result.source, section=result.title, chunk_id="")
+            yield TextDelta(text=answer)
+            yield from finish(Final(answer=answer, citations=[cite], route="solution"))
+            return
+        yield ToolResult(name="get_example_solution", summary=result.error, ok=False)
+        answer = f"{result.error} Available solutions: {', '.join(result.suggestions)}."
+        yield TextDelta(text=answer)
+        yield Final(answer=answer, route="solution")

@@ -1,0 +1,149 @@
+"""Which kind of turn a user message is, and what a follow-up question is about.
+
+Routes: `question` (about the material), `critique` (a pasted design or "critique this: ..."),
+`solution` (a worked example solution, or the list of them), `interview` (start or continue a
+mock interview). Rules, not a model: they run in microseconds and are easy to test.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from agents.events import Message
+from tools.bm25 import STOPWORDS
+
+RouteKind = Literal["question", "critique", "solution", "interview"]
+INTERVIEW_TAG = "[interview "  # every interviewer message starts with this tag
+LEVELS = ("mid", "senior", "staff")
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: RouteKind
+    text: str  # the payload: the question, the design, the solution name
+    level: str | None = None  # critique / interview level when the user names one
+    stage: str | None = None  # solution stage when the user asks for one
+
+
+_CRITIQUE_ASK = re.compile(
+    r"^\s*(?:please\s+)?(?:critique|review|grade|score|assess|evaluate|rate|"
+    r"give\s+(?:me\s+)?feedback\s+on|what\s+do\s+you\s+think\s+of)\b[^:\n]{0,80}[:\n]\s*",
+    re.IGNORECASE,
+)
+_SOLUTION_ASK = re.compile(
+    r"\b(?:show|give|walk|see|display|print|get|fetch|read|open|share)\b[^?.!\n]{0,30}?"
+    r"\b(?:worked|example|sample|reference|model|full)\s+(?:solution|answer|design|walkthrough)s?"
+    r"(?:\s+(?:for|of|on|to|about))?\s*(?P<name>[^?.!\n]*)",
+    re.IGNORECASE,
+)
+_SOLUTION_LIST = re.compile(
+    r"\b(?:list|which|what)\b[^?.!\n]{0,25}\b(?:worked|example|sample|reference)\s+solutions\b"
+    r"|^\s*/solutions\b",
+    re.IGNORECASE,
+)
+_INTERVIEW_ASK = re.compile(
+    r"^\s*/interview\b|\b(?:mock|practice)\s+interview\b|\binterview\s+me\b", re.IGNORECASE
+)
+_STRUCTURE = re.compile(r"^\s*(?:#{1,6}\s|[-*+]\s|\d{1,2}[.)]\s|\w[\w /&-]{2,40}:)", re.MULTILINE)
+_STAGE_WORDS = re.compile(
+    r"\b(?:problem framing|requirements|high[- ]level design|architecture|data|features?|"
+    r"model(?:ing)?|evaluation|metrics?|deployment|serving|monitoring|trade-?offs?)\b",
+    re.IGNORECASE,
+)
+_STAGE_NAMES = {
+    "problem_framing": r"problem framing|framing|requirements",
+    "high_level_design": r"high[- ]level design|architecture",
+    "data_features": r"data and features|data|features?",
+    "modeling": r"model(?:l?ing)?",
+    "evaluation": r"evaluation|metrics",
+    "deployment_serving": r"deployment|serving",
+    "monitoring": r"monitoring",
+    "tradeoffs_deep_dives": r"trade-?offs?|deep dives?",
+}
+_FOLLOW_UP_START = re.compile(
+    r"^\s*(?:and|but|also|so|then|ok(?:ay)?|what about|how about|what if|and what|same for)\b",
+    re.IGNORECASE,
+)
+_PRONOUN = re.compile(r"\b(?:it|its|this|that|these|those|they|them|their|there|one)\b", re.I)
+_GENERIC = STOPWORDS | {"design", "system", "build", "interview", "ml", "explain", "tell", "does"}
+
+
+def level_in(text: str) -> str | None:
+    match = re.search(r"\b(mid|senior|staff)\b(?:[- ]level)?", text, re.IGNORECASE)
+    return match.group(1).lower() if match else None
+
+
+def looks_like_design(text: str) -> bool:
+    """A pasted design: long and structured, touching several interview stages."""
+    words = len(text.split())
+    if words < 120:
+        return False
+    structure = len(_STRUCTURE.findall(text))
+    stages = {m.group(0).lower() for m in _STAGE_WORDS.finditer(text)}
+    return structure >= 3 and len(stages) >= 3
+
+
+def _stage_in(text: str) -> str | None:
+    for stage_id, pattern in _STAGE_NAMES.items():
+        if re.search(rf"\b(?:{pattern})\b\s+(?:stage|section|part|step)", text, re.IGNORECASE):
+            return stage_id
+    return None
+
+
+def in_interview(history: list[Message]) -> bool:
+    """True while the last assistant message is an unfinished interviewer turn."""
+    for message in reversed(history):
+        if message.role == "assistant":
+            return message.content.startswith(INTERVIEW_TAG) and "interview finished" not in (
+                message.content.lower()
+            )
+    return False
+
+
+def route(text: str, history: list[Message] | None = None) -> Route:
+    """Classify one user message given the conversation before it."""
+    history = history or []
+    if in_interview(history) or _INTERVIEW_ASK.search(text):
+        return Route("interview", text, level=level_in(text))
+    critique = _CRITIQUE_ASK.match(text)
+    if critique and len(text[critique.end() :].split()) >= 15:
+        return Route("critique", text[critique.end() :].strip(), level=level_in(text[:200]))
+    if looks_like_design(text):
+        return Route("critique", text.strip(), level=None)
+    if _SOLUTION_LIST.search(text):
+        return Route("solution", "")
+    asked = _SOLUTION_ASK.search(text)
+    if asked:
+        name = re.sub(r"^(?:the|a|an)\s+", "", asked.group("name").strip(), flags=re.I)
+        return Route("solution", name, stage=_stage_in(text))
+    return Route("question", text.strip())
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z0-9][a-z0-9-]*", text.lower()) if w not in _GENERIC]
+
+
+def is_follow_up(question: str) -> bool:
+    if _FOLLOW_UP_START.match(question):
+        return True
+    if len(question.split()) > 12:
+        return False
+    n_content = len(content_words(question))
+    return n_content <= 1 or (n_content <= 3 and bool(_PRONOUN.search(question)))
+
+
+def resolve_follow_up(question: str, history: list[Message] | None = None) -> str:
+    """The retrieval query for a question, with the topic of earlier questions when it is a
+    follow-up ("and how do I monitor it?" after a fraud detection question)."""
+    topic = ""  # the last question that stood on its own
+    for message in history or []:
+        if message.role == "user" and route(message.content).kind == "question":
+            text = message.content.strip()
+            if not (topic and is_follow_up(text)):
+                topic = text
+    if not topic or not is_follow_up(question):
+        return question
+    keywords = " ".join(dict.fromkeys(content_words(topic)))
+    return f"{keywords}: {question}" if keywords else question
