@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,8 +27,10 @@ from ingest.store import (
     Store,
     check_compatible,
     embed_metadata,
+    mark_changed,
     open_store,
     reset_store,
+    server_errors,
 )
 
 log = logging.getLogger(__name__)
@@ -117,7 +120,8 @@ def write_manifest(store_dir: Path, store: Store, files: dict[str, dict]) -> Non
         "sources": {src: info["hash"] for src, info in sorted(files.items()) if info["complete"]},
     }
     store_dir.mkdir(parents=True, exist_ok=True)
-    tmp = store_dir / "manifest.json.tmp"
+    # unique per writer: in server mode several ingests may share a store_dir without a lock
+    tmp = store_dir / f"manifest.json.{os.getpid()}-{threading.get_ident()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
     os.replace(tmp, store_dir / "manifest.json")
 
@@ -149,25 +153,32 @@ def ingest_paths(
     """Ingest files and folders into the store. Bad files are reported, never fatal."""
     started = time.perf_counter()
     report = IngestReport()
-    lock = None if settings.chroma_url else _lock(settings)
-    try:
-        # The model is loaded only when a file needs embedding: an unchanged re-ingest is cheap.
-        model = _LazyEmbedder(settings, embedder)
-        if reset:
-            reset_store(settings.store_dir, settings.collection, settings.chroma_url)
-        store = open_store(settings.store_dir, settings.collection, settings.chroma_url)
-        if store is not None:
-            check_compatible(store.metadata, model.model_name, model.backend, store.location)
-        _ingest_into(store, paths, settings, model, report, prune, progress)
-        store = store or open_store(settings.store_dir, settings.collection, settings.chroma_url)
-        if store is not None:
-            write_manifest(settings.store_dir, store, stored_files(store))
-            report.chunks_total = store.count()
-    finally:
-        if lock is not None:
-            lock.release()
+    with server_errors(settings.chroma_url):
+        lock = None if settings.chroma_url else _lock(settings)
+        try:
+            _ingest_run(paths, settings, report, prune, reset, embedder, progress)
+        finally:
+            if lock is not None:
+                lock.release()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _ingest_run(paths, settings, report, prune, reset, embedder, progress) -> None:
+    # The model is loaded only when a file needs embedding: an unchanged re-ingest is cheap.
+    model = _LazyEmbedder(settings, embedder)
+    if reset:
+        reset_store(settings.store_dir, settings.collection, settings.chroma_url)
+    store = open_store(settings.store_dir, settings.collection, settings.chroma_url)
+    if store is not None:
+        check_compatible(store.metadata, model.model_name, model.backend, store.location)
+    _ingest_into(store, paths, settings, model, report, prune, progress)
+    store = store or open_store(settings.store_dir, settings.collection, settings.chroma_url)
+    if store is not None:
+        if report.chunks_added or report.chunks_deleted:
+            mark_changed(store)
+        write_manifest(settings.store_dir, store, stored_files(store))
+        report.chunks_total = store.count()
 
 
 class _LazyEmbedder:
@@ -255,6 +266,11 @@ def _ingest_into(store, paths, settings, model, report, prune, progress) -> None
 
 def store_stats(settings: Settings) -> dict:
     """Sources, chunks, document types and the model that built the store."""
+    with server_errors(settings.chroma_url):
+        return _store_stats(settings)
+
+
+def _store_stats(settings: Settings) -> dict:
     store = open_store(settings.store_dir, settings.collection, settings.chroma_url)
     if store is None:
         return {

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,6 +18,10 @@ from core.errors import ConfigError, StoreMismatchError
 from core.offline import apply_offline_env
 
 log = logging.getLogger(__name__)
+
+# Collection metadata key an ingest bumps whenever it changed chunks, so that long-lived
+# readers (the app, other clients of a Chroma server) notice edits that keep the chunk count.
+GENERATION_KEY = "generation"
 
 _clients: dict[str, object] = {}
 _clients_lock = threading.Lock()
@@ -35,17 +41,41 @@ def _client(store_dir: Path, chroma_url: str | None):
             url = urlparse(chroma_url)
             if url.scheme not in {"http", "https"} or not url.hostname:
                 raise ConfigError(f"MLSD_CHROMA_URL={chroma_url!r}: expected http://host:port")
-            client = chromadb.HttpClient(
-                host=url.hostname,
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
+            try:
+                client = chromadb.HttpClient(
+                    host=url.hostname,
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+            except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
+                raise _unreachable(chroma_url, exc) from exc
         else:
             Path(store_dir).mkdir(parents=True, exist_ok=True)
             client = chromadb.PersistentClient(path=str(store_dir), settings=chroma_settings)
         _clients[key] = client
         return client
+
+
+def _unreachable(chroma_url: str, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"Cannot reach the Chroma server at {chroma_url} ({exc}): start it with "
+        "`chroma run --path DIR --host 127.0.0.1 --port 8000`, or unset MLSD_CHROMA_URL "
+        "to use the embedded store."
+    )
+
+
+@contextmanager
+def server_errors(chroma_url: str | None):
+    """Turn a lost connection to a Chroma server into a ConfigError that says what to do."""
+    try:
+        yield
+    except Exception as exc:
+        import httpx
+
+        if chroma_url and isinstance(exc, httpx.TransportError):
+            raise _unreachable(chroma_url, exc) from exc
+        raise
 
 
 @dataclass
@@ -74,26 +104,38 @@ def open_store(
     """Open (or with `create`, create) the collection. Returns None if it does not exist."""
     client = _client(store_dir, chroma_url)
     location = chroma_url or str(store_dir)
-    if create:
-        meta = {"hnsw:space": "cosine", **(embed_meta or {})}
-        col = client.get_or_create_collection(collection, embedding_function=None, metadata=meta)
-    else:
-        try:
-            col = client.get_collection(collection, embedding_function=None)
-        except Exception as exc:  # chromadb raises NotFoundError / ValueError by version
-            if "does not exist" in str(exc) or "not found" in str(exc).lower():
-                return None
-            raise
+    with server_errors(chroma_url):
+        if create:
+            meta = {"hnsw:space": "cosine", **(embed_meta or {})}
+            col = client.get_or_create_collection(
+                collection, embedding_function=None, metadata=meta
+            )
+        else:
+            try:
+                col = client.get_collection(collection, embedding_function=None)
+            except Exception as exc:  # chromadb raises NotFoundError / ValueError by version
+                if "does not exist" in str(exc) or "not found" in str(exc).lower():
+                    return None
+                raise
     return Store(collection=col, location=location, client=client)
+
+
+def mark_changed(store: Store) -> None:
+    """Record a new generation in the collection metadata (readers compare it to refresh)."""
+    # modify() replaces the whole metadata; `hnsw:*` keys are creation-time settings that
+    # Chroma refuses to see again (the distance function stays in the collection config).
+    meta = {k: v for k, v in store.metadata.items() if not k.startswith("hnsw:")}
+    store.collection.modify(metadata={**meta, GENERATION_KEY: uuid.uuid4().hex})
 
 
 def reset_store(store_dir: Path, collection: str, chroma_url: str | None = None) -> None:
     client = _client(store_dir, chroma_url)
-    try:
-        client.delete_collection(collection)
-    except Exception as exc:
-        if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
-            raise
+    with server_errors(chroma_url):
+        try:
+            client.delete_collection(collection)
+        except Exception as exc:
+            if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
+                raise
 
 
 def embed_metadata(model_name: str, backend: str, dim: int) -> dict:

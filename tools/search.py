@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pickle
 import threading
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from core.errors import ConfigError, EmptyStoreError, InputError
 from core.settings import Settings
 from ingest.embeddings import Embedder, load_embedder
-from ingest.store import Store, check_compatible, open_store
+from ingest.store import GENERATION_KEY, Store, check_compatible, open_store, server_errors
 from tools.bm25 import BM25Index
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,30 @@ class Hit(BaseModel):
     bm25_score: float | None = None
 
 
+def _complete_files(metas: list[dict]) -> set[str]:
+    """Sources whose chunks are all stored, with one file hash (see ingest.pipeline)."""
+    seen: dict[str, tuple[set, int, int]] = {}
+    for meta in metas:
+        hashes, count, _ = seen.get(meta.get("source", ""), (set(), 0, 0))
+        hashes.add(meta.get("file_hash"))
+        seen[meta.get("source", "")] = (hashes, count + 1, int(meta.get("n_chunks") or 0))
+    # a store written without n_chunks (0) cannot tell: count its files as complete
+    return {src for src, (h, count, n) in seen.items() if len(h) == 1 and count >= n}
+
+
 class _Corpus:
-    """Chunk ids, texts and metadata in store order, with the BM25 index over them."""
+    """Chunk ids, texts and metadata in store order, with the BM25 index over them.
+
+    Only chunks of completely stored files are kept: a read taken while an ingest is writing
+    a file never serves part of it (dense hits outside the table are dropped too).
+    """
 
     def __init__(self, ids: list[str], docs: list[str], metas: list[dict]) -> None:
+        complete = _complete_files(metas)
+        keep = [i for i, m in enumerate(metas) if m.get("source", "") in complete]
+        if len(keep) < len(ids):
+            log.debug("skipping %d chunks of incompletely stored files", len(ids) - len(keep))
+            ids, docs, metas = ([seq[i] for i in keep] for seq in (ids, docs, metas))
         self.ids, self.docs, self.metas = ids, docs, metas
         self.position = {cid: i for i, cid in enumerate(ids)}
         self.bm25 = BM25Index([f"{m.get('section', '')}\n{d}" for d, m in zip(docs, metas)])
@@ -63,7 +84,7 @@ class Retriever:
         self._embedder = embedder
         self._store: Store | None = None
         self._corpus: _Corpus | None = None
-        self._count = -1
+        self._state: tuple | None = None  # (collection id, chunk count, ingest generation)
         self._lock = threading.RLock()
 
     # -- resources -------------------------------------------------------------------------
@@ -103,22 +124,33 @@ class Retriever:
         return self.settings.store_dir / f"bm25-{self.settings.collection}.pkl"
 
     def corpus(self) -> _Corpus:
-        """The chunk table and BM25 index, refreshed when the store's chunk count changes."""
+        """The chunk table and BM25 index, refreshed when the store changes.
+
+        The collection handle is re-read on every call (one cheap request), so a write by any
+        process or client is seen: a new chunk count, a new ingest generation (an edit that
+        kept the count) or a recreated collection (`ingest --reset`) reloads the table.
+        """
         with self._lock:
-            store = self.store()
+            s = self.settings
+            store = open_store(s.store_dir, s.collection, s.chroma_url)
+            if store is None:
+                self._store, self._corpus, self._state = None, None, None
+                raise EmptyStoreError(self.location)
             count = store.count()
             if count == 0:
                 raise EmptyStoreError(self.location)
-            if self._corpus is None or count != self._count:
+            state = (str(store.collection.id), count, store.metadata.get(GENERATION_KEY))
+            self._store = store
+            if self._corpus is None or state != self._state:
                 self._corpus = self._load_corpus(store)
-                self._count = count
+                self._state = state
             return self._corpus
 
     def invalidate(self) -> None:
-        """Forget cached chunks (call after an ingest in the same process)."""
+        """Forget cached chunks (optional: `corpus()` notices store changes by itself)."""
         with self._lock:
             self._corpus = None
-            self._count = -1
+            self._state = None
 
     def _load_corpus(self, store: Store) -> _Corpus:
         ids = store.collection.get(include=[])["ids"]
@@ -135,7 +167,7 @@ class Retriever:
         corpus = _Corpus(list(got["ids"]), list(got["documents"]), list(got["metadatas"]))
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{threading.get_ident()}.tmp")
+            tmp = cache.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
             with tmp.open("wb") as fh:
                 pickle.dump({"fingerprint": _fingerprint(corpus.ids), "corpus": corpus}, fh)
             tmp.replace(cache)
@@ -158,6 +190,10 @@ class Retriever:
 
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         """Top-k chunks for a query. Raises InputError / EmptyStoreError with clear messages."""
+        with server_errors(self.settings.chroma_url):
+            return self._search(query, k, mode)
+
+    def _search(self, query: str, k: int | None, mode: str | None) -> list[Hit]:
         query = (query or "").strip()
         if not query:
             raise InputError("The query is empty: type a question or some keywords.")
