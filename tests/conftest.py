@@ -133,6 +133,7 @@ def app_env(monkeypatch, tmp_path, corpus_settings):
         "MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir),
         "MLSD_EVAL_DIR": str(tmp_path / "eval"),
         "MLSD_UPLOADS_DIR": str(tmp_path / "uploads"),
+        "MLSD_APP_WARMUP": "false",  # no background answer competing with the test for CPU
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -151,4 +152,86 @@ def app_test(app_env):
     def factory(timeout: float = 120):
         return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
 
+    return factory
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ChromaServer:
+    """A real `chroma run` process on 127.0.0.1 (the one shipped with chromadb)."""
+
+    def __init__(self, path: Path, log_path: Path) -> None:
+        import subprocess
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        chroma = Path(sys.executable).parent / "chroma"
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1"]
+            + ["--port", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chroma run exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"chroma run did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A Chroma server (`chroma run`) on a free loopback port for the whole session."""
+    base = tmp_path_factory.mktemp("chroma_server")
+    server = ChromaServer(base / "data", base / "chroma.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store_settings(request, make_settings):
+    """Factory like `make_settings`, run once per store mode: the embedded store, and a
+    collection of its own on the session `chroma_server` (MLSD_CHROMA_URL)."""
+    import uuid
+
+    collection = f"t-{uuid.uuid4().hex[:12]}"  # one per test: every call sees the same store
+
+    def factory(**overrides) -> Settings:
+        if request.param == "server":
+            overrides.setdefault("chroma_url", request.getfixturevalue("chroma_server").url)
+            overrides.setdefault("collection", collection)
+        return make_settings(**overrides)
+
+    factory.mode = request.param
     return factory
