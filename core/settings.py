@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     golden_path: Path = PROJECT_ROOT / "eval" / "datasets" / "golden.jsonl"
     eval_dir: Path = PROJECT_ROOT / ".mlsd" / "eval"
     uploads_dir: Path = PROJECT_ROOT / ".mlsd" / "uploads"  # files added from the app
+    app_warmup: bool = True  # the app loads model, store and agent in the background at start
 
     # Embeddings
     embed_model: str = Field(default_factory=default_embed_model)

@@ -66,16 +66,27 @@ def default_deps() -> Deps:
 
 
 @st.cache_resource(show_spinner=False)
-def start_warmup() -> threading.Thread:
-    """Load the model, store and BM25 index in the background as soon as the app starts,
-    so the first question does not pay for them (a question asked earlier just waits)."""
+def start_warmup() -> threading.Thread | None:
+    """Load the model, store, BM25 index and offline agent in the background as soon as the
+    app starts, so the first question does not pay for them (one asked earlier just waits)."""
+    settings = get_settings()
+    if not settings.app_warmup:
+        return None
     retriever = default_deps().retriever
+    try:
+        agent = _agent(settings.top_k, settings.retrieval_mode, True)
+    except Unavailable:
+        agent = None
 
     def warm() -> None:
         try:
             retriever.search("warm up the embedding model", k=1)
-            importlib.import_module("agents.factory")
-        except Exception as exc:  # an empty store or a missing agent: pages say so later
+            if agent is not None:
+                from agents.events import Message
+
+                for _ in agent.respond([Message(role="user", content="What is a baseline?")]):
+                    pass
+        except Exception as exc:  # an empty store or a broken agent: pages say so later
             log.info("warm-up stopped early: %s", exc)
 
     thread = threading.Thread(target=warm, name="mlsd-warmup", daemon=True)
@@ -157,6 +168,36 @@ def rubric_stages(deps: Deps) -> list[dict]:
             }
         )
     return out
+
+
+def interview_problems(deps: Deps) -> list[dict]:
+    """The worked solutions an interview can be about: [{id, title, question, family...}]."""
+    list_solutions = load("tools.solutions", "list_example_solutions", "The mock interviewer")
+    return [s.model_dump() for s in list_solutions(deps)]
+
+
+def start_interview(deps: Deps, question: str | None, level: str, offline: bool) -> Any:
+    """A new `agents.interviewer.Interview` (random problem when `question` is None)."""
+    interview_cls = load("agents.interviewer", "Interview", "The mock interviewer")
+    llm = None if offline else _interviewer_llm()
+    return interview_cls.create(deps, question, level=level, llm=llm)
+
+
+@st.cache_resource(show_spinner=False)
+def _chat_model() -> Any:
+    infer_model = load("agents.factory", "infer_model", "The LLM interviewer")
+    return infer_model(get_settings())
+
+
+def _interviewer_llm() -> Callable[[str, str], str]:
+    """`(system, prompt) -> text` over the configured chat model (the interviewer's LLM)."""
+    model = _chat_model()
+
+    def ask(system: str, prompt: str) -> str:
+        reply = model.invoke([("system", system), ("user", prompt)])
+        return reply.content if isinstance(reply.content, str) else ""
+
+    return ask
 
 
 def run_eval(deps: Deps, dataset: Path, modes: list[str], k: int, llm: bool, progress) -> Any:
