@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-LOWER_IS_BETTER = frozenset({"false_decline_rate"})
+LOWER_IS_BETTER = frozenset({"false_decline_rate", "llm_fallback_rate"})
 EXIT_REGRESSION = 3
 _EPS = 1e-9  # 0.80 - 0.78 is 0.0200000001 in floating point: not a drop beyond 0.02
 

@@ -96,8 +96,6 @@ def render_markdown(report: EvalReport, images: dict[str, Path] | None = None) -
         f"- LLM metrics: {llm_note}",
         "",
     ]
-    if s.get("answerer") == "extractive-fallback":
-        lines += ["> Answers are the top retrieved passage (no agent available).", ""]
     lines += _metrics_section(report) + _stage_section(report)
     lines += _misses_section(report) + _llm_section(report)
     if report.bad_lines:

@@ -249,16 +249,8 @@ def local_embeddings(embedder: Any):
 
 
 def build_judge_llm(settings: Settings):
-    """A langchain chat model for the OpenAI-compatible endpoint in `settings`, bounded."""
-    from langchain_openai import ChatOpenAI
+    """The langchain chat model of the configured endpoint (the agents' own factory, bounded
+    by `llm_timeout_s`, `llm_max_retries` and `llm_max_tokens`)."""
+    from agents.factory import infer_model
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
-    return ChatOpenAI(
-        model=settings.llm_model,
-        api_key=key,
-        base_url=settings.openai_base_url,
-        timeout=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,
-        max_tokens=settings.llm_max_tokens,
-        temperature=0.0,
-    )
+    return infer_model(settings)

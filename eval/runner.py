@@ -151,8 +151,9 @@ def _score_row(
     except InputError as exc:  # e.g. an over-long question: record it, go on
         hits = []
         record["errors"]["retrieval"] = str(exc)
-    answered = answerer.answer(row.question, k, mode, hits)
+    answered = answerer.answer(row.question, k, mode)
     record.update(
+        answerer=answerer.kind,
         answer=answered.answer,
         declined=answered.declined,
         route=answered.route,
@@ -222,6 +223,7 @@ def run_eval(
 
         judge_llm = build_judge_llm(settings)
     answerer = Answerer(deps, llm=llm)
+    answerer.agent()  # a configuration error (e.g. unknown model) stops the run here
     total, done = len(dataset.rows) * len(modes), 0
     results: dict[str, ModeResult] = {}
     with RagasScorer(

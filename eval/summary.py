@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from eval.answering import LLM as LLM_AGENT
 from eval.ragas_metrics import LLM_METRICS
 
 
@@ -42,6 +43,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, MetricSummary]:
         out["decline_rate"] = _summary(out_scope)
     if in_scope:
         out["false_decline_rate"] = _summary(in_scope)
+    if any(r.get("answerer") == LLM_AGENT for r in rows):  # turns the LLM agent gave up on
+        out["llm_fallback_rate"] = _summary([float(bool(r.get("fallback_reason"))) for r in rows])
     return out
 
 
