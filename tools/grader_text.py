@@ -28,6 +28,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[*])")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _INFLECTION = r"(?:s|es|d|ed|ing|led|ling|ged|ging)?"  # label -> labels, labeled, labelling
 LONG_SENTENCE_WORDS = 45  # longer sentences are also split on semicolons
+WINDOW_WORDS = 40  # run-on text without punctuation is cut into windows of this many words
 
 
 @dataclass
@@ -93,15 +94,13 @@ def first_position(norm_text: str, phrases: list[str]) -> int | None:
 
 
 def truncate_words(design: str, max_words: int) -> tuple[str, bool]:
-    """The design cut after `max_words` words (at the end of that line), and whether it was cut."""
+    """The design cut right after its `max_words`-th word, and whether anything was cut."""
     if max_words <= 0:
         return design, False
-    matches = _WORD.finditer(design)
-    for i, m in enumerate(matches, start=1):
+    for i, m in enumerate(_WORD.finditer(design), start=1):
         if i == max_words:
-            cut = design.find("\n", m.end())
-            cut = len(design) if cut < 0 else cut
-            return design[:cut], cut < len(design.rstrip())
+            rest = design[m.end() :]
+            return design[: m.end()], _WORD.search(rest) is not None
     return design, False
 
 
@@ -156,6 +155,17 @@ def _trim(design: str, start: int, end: int) -> tuple[int, int]:
     return start + offset, start + offset + len(stripped)
 
 
+def _windows(design: str, start: int, end: int):
+    """A long run-on sentence as verbatim spans of about WINDOW_WORDS words each."""
+    words = list(_WORD.finditer(design, start, end))
+    for k in range(0, len(words), WINDOW_WORDS):
+        chunk = words[k : k + WINDOW_WORDS]
+        last = end if k + WINDOW_WORDS >= len(words) else chunk[-1].end()
+        s, e = _trim(design, chunk[0].start() if k else start, last)
+        if e > s:
+            yield s, e
+
+
 def _split_sentences(design: str, start: int, end: int):
     text = design[start:end]
     cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
@@ -163,16 +173,20 @@ def _split_sentences(design: str, start: int, end: int):
         piece_start, piece_end = _trim(design, start + a, start + b)
         if piece_end <= piece_start:
             continue
-        piece = design[piece_start:piece_end]
-        if count_words(piece) > LONG_SENTENCE_WORDS and ";" in piece:
-            inner = piece_start
-            for part in piece.split(";"):
-                s, e = _trim(design, inner, inner + len(part))
-                if e > s:
-                    yield s, e
-                inner += len(part) + 1
-        else:
+        if count_words(design[piece_start:piece_end]) <= LONG_SENTENCE_WORDS:
             yield piece_start, piece_end
+            continue
+        # long: split on semicolons, and cut what is still too long into word windows
+        inner = piece_start
+        for part in design[piece_start:piece_end].split(";"):
+            s, e = _trim(design, inner, inner + len(part))
+            inner += len(part) + 1
+            if e <= s:
+                continue
+            if count_words(design[s:e]) > 2 * WINDOW_WORDS:
+                yield from _windows(design, s, e)
+            else:
+                yield s, e
 
 
 def split_passages(design: str) -> list[Passage]:

@@ -1,0 +1,91 @@
+"""`mlsd critique`: grade a pasted ML system design against the rubric."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from cli.common import ChromaUrlOpt, StoreOpt, fail, make_settings, print_json, user_errors
+
+LEVELS = ("mid", "senior", "staff")
+
+
+def _read_design(source: str | None) -> str:
+    """The design text from a file, or from stdin for `-` (or no argument with piped input)."""
+    if source in (None, "-"):
+        if source is None and sys.stdin.isatty():
+            fail("give a FILE with your design, or - to read it from stdin", 2)
+        return sys.stdin.read()
+    path = Path(source)
+    try:
+        return path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        fail(f"{source}: is a directory, not a design file", 2)
+    except UnicodeDecodeError:
+        fail(f"{source}: not UTF-8 text; save the design as plain text or markdown", 2)
+    except OSError as exc:
+        fail(f"{source}: cannot read ({exc.strerror or exc})", 2)
+    return ""  # unreachable: fail() exits
+
+
+def critique(
+    source: str = typer.Argument(
+        None, metavar="[FILE|-]", help="The design (markdown or text); - reads stdin."
+    ),
+    level: str = typer.Option("senior", "--level", help="Target level: mid | senior | staff."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    store: Path = StoreOpt,
+    chroma_url: str = ChromaUrlOpt,
+) -> None:
+    """Grade a design against the MLSD rubric: stage scores, evidence, gaps, red flags."""
+    level = level.strip().lower()
+    if level not in LEVELS:
+        fail(f"--level {level!r}: choose mid, senior or staff", 2)
+    design = _read_design(source)
+    settings = make_settings(store, chroma_url)
+    # heavy imports here, not at module level, so `mlsd --help` stays fast
+    from ingest.embeddings import load_embedder
+    from tools.grader import grade_design
+    from tools.grader_report import render_markdown
+    from tools.rubric import load_rubric
+
+    with user_errors():
+        if not design.strip():
+            from core.errors import InputError
+
+            raise InputError("The design is empty: put your design in the file (or on stdin).")
+        rubric = load_rubric(settings.rubric_path)
+        embedder = load_embedder(
+            settings.embed_model, settings.embed_backend, str(settings.model_cache_dir)
+        )
+        retriever = None
+        if settings.chroma_url or settings.store_dir.exists():
+            from tools.search import Retriever
+
+            retriever = Retriever(settings, embedder=embedder)
+        report = grade_design(
+            design,
+            level,
+            rubric=rubric,
+            embedder=embedder,
+            retriever=retriever,
+            max_words=settings.max_design_words,
+            cache_dir=settings.model_cache_dir,
+        )
+    if as_json:
+        print_json(report.model_dump())
+        return
+    text = render_markdown(report)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(text))
+    else:
+        typer.echo(text)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(critique)

@@ -1,0 +1,320 @@
+"""The deterministic design grader: a pasted ML system design scored against the rubric.
+
+`grade_design` splits the design into sentences, judges every rubric criterion met / partial /
+missing from verbatim evidence (embedding similarity plus concept phrases), detects red flags
+from the rubric's detect specs, scores each stage and the whole design for a level, links the
+corpus passage that teaches each missing criterion, and lays the rubric's time budget next to
+how much of the design each stage got. The pasted text is data: sentences addressed to the
+grader are set aside and can neither add nor remove evidence. Same input, same output.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from core.errors import InputError
+from core.settings import Settings
+from tools.grader_match import (
+    attribute_stages,
+    criterion_index,
+    detect_red_flags,
+    judge_criteria,
+    phrase_hits,
+)
+from tools.grader_refs import Reference, references_for
+from tools.grader_report import render_markdown, summarize
+from tools.grader_text import (
+    Passage,
+    count_words,
+    find_phrases,
+    is_instruction,
+    split_passages,
+    truncate_words,
+)
+from tools.rubric import LEVELS, Rubric, level_applies
+
+__all__ = [
+    "CriterionResult",
+    "CritiqueReport",
+    "StageReport",
+    "critique_design",
+    "grade_design",
+    "render_markdown",
+]
+
+log = logging.getLogger(__name__)
+
+Status = Literal["met", "partial", "missing"]
+CREDIT = {"met": 1.0, "partial": 0.5, "missing": 0.0}
+BONUS_CREDIT = 0.5  # a criterion above the candidate's level adds half its credit, never costs
+
+# What makes a text a design at all (tuned on tests/designs: recipes and poems score far below).
+MIN_DESIGN_WORDS = 8
+MIN_DESIGN_TERMS = 3
+MIN_EVIDENCED_CRITERIA = 2
+MIN_AFFINITY = 0.30  # mean of the best sentences' similarity to their closest criterion
+
+
+class CriterionResult(BaseModel):
+    id: str
+    status: Status
+    evidence: str = ""  # a verbatim quote from the design ("" when missing)
+    description: str = ""
+    expected: bool = True  # False: above the candidate's level, a bonus when present
+    similarity: float = 0.0
+    phrases: list[str] = Field(default_factory=list)  # concept phrases found in the evidence
+    follow_up: str = ""  # the interviewer's question when the criterion is not met
+    reference: Reference | None = None  # where the corpus teaches it (when missing)
+
+
+class RedFlagResult(BaseModel):
+    id: str
+    description: str
+    evidence: str = ""  # the sentence that triggered it ("" when it is an absence)
+    penalty: int = 0
+    teaches: str | None = None
+
+
+class StageReport(BaseModel):
+    id: str
+    name: str
+    score: int
+    time_budget_min: float
+    share_of_design: float  # fraction of the design's words attributed to this stage
+    criteria: list[CriterionResult]
+    missing: list[str]  # ids of missing criteria
+    red_flags: list[str]  # ids of red flags that fired
+    references: list[Reference]  # where to study each missing criterion
+    budget_share: float = 0.0  # the stage's share of the interview time
+    weight: float = 0.0
+    words: int = 0
+    expectation: str = ""
+    red_flag_details: list[RedFlagResult] = Field(default_factory=list)
+
+
+class CritiqueReport(BaseModel):
+    overall: int
+    is_design: bool
+    level: str
+    stages: list[StageReport]
+    summary: str
+    notices: list[str] = Field(default_factory=list)
+    ignored_instructions: list[str] = Field(default_factory=list)  # quotes set aside as data
+    words: int = 0
+    graded_words: int = 0
+    truncated: bool = False
+    rubric_version: int = 1
+
+
+def _default_max_words() -> int:
+    return int(Settings.model_fields["max_design_words"].default)
+
+
+def grade_design(
+    design: str,
+    level: str = "senior",
+    *,
+    rubric: Rubric,
+    embedder,
+    retriever=None,
+    max_words: int | None = None,
+    cache_dir: Path | None = None,
+) -> CritiqueReport:
+    """Grade a design against the rubric for a level (mid, senior, staff).
+
+    `retriever` (a tools.search.Retriever) links missing criteria to corpus sections; without
+    it, or when search fails, the rubric's `teaches` documents are used. `max_words` defaults
+    to Settings.max_design_words; `cache_dir` keeps criterion embeddings on disk.
+    Raises InputError for an empty design or an unknown level.
+    """
+    if design is None or not design.strip():
+        raise InputError("The design is empty: paste the text of your design and try again.")
+    level = (level or "senior").strip().lower()
+    if level not in LEVELS:
+        raise InputError(f"Unknown level {level!r}: choose one of {', '.join(LEVELS)}.")
+    limit = max_words or _default_max_words()
+    total_words = count_words(design)
+    text, truncated = truncate_words(design, limit)
+    notices = []
+    if truncated:
+        notices.append(
+            f"The design has {total_words:,} words; only the first {limit:,} were graded "
+            "(MLSD_MAX_DESIGN_WORDS)."
+        )
+
+    passages = split_passages(text)
+    for p in passages:
+        p.instruction = not p.is_heading and is_instruction(p.text)
+    evidence = [p for p in passages if not p.is_heading and not p.instruction]
+    ignored = [p.text for p in passages if p.instruction]
+    if ignored:
+        notices.append(
+            f"{len(ignored)} sentence(s) addressed to the grader were treated as data and ignored."
+        )
+
+    index = criterion_index(rubric, embedder, cache_dir)
+    if evidence:
+        vectors = np.asarray(embedder.encode([p.text for p in evidence]), dtype=np.float32)
+    else:
+        vectors = np.zeros((0, index.descriptions.shape[1]), dtype=np.float32)
+    desc, sims = index.similarity(vectors)
+    hits = phrase_hits(evidence, index)
+    attribute_stages(evidence, hits, sims, index, rubric)
+    judgements = judge_criteria(evidence, hits, desc, sims, index)
+    for j in judgements.values():  # a quote that is not verbatim in the design is not evidence
+        if j.status != "missing" and (not j.evidence or j.evidence not in design):
+            j.status, j.evidence, j.phrases = "missing", "", []
+    is_design, why_not = _design_check(evidence, judgements, sims, rubric)
+
+    all_flags = [flag for stage in rubric.stages for flag in stage.red_flags]
+    fired = {hit.flag.id: hit for hit in detect_red_flags(evidence, all_flags)} if is_design else {}
+
+    missing_criteria = [c for _, c in index.criteria if judgements[c.id].status == "missing"]
+    refs = references_for(missing_criteria, rubric.corpus_dir, retriever)
+
+    body_words = sum(p.words for p in passages if not p.is_heading) or 1
+    stages: list[StageReport] = []
+    for stage in rubric.stages:
+        results = []
+        for c in stage.criteria:
+            j = judgements[c.id]
+            results.append(
+                CriterionResult(
+                    id=c.id,
+                    status=j.status,
+                    evidence=j.evidence,
+                    description=c.description,
+                    expected=level_applies(c, level),
+                    similarity=j.similarity,
+                    phrases=j.phrases,
+                    follow_up=c.follow_up if j.status != "met" else "",
+                    reference=refs.get(c.id) if j.status == "missing" else None,
+                )
+            )
+        flags = [
+            RedFlagResult(
+                id=f.id,
+                description=f.description,
+                evidence=fired[f.id].evidence,
+                penalty=f.penalty,
+                teaches=f.teaches,
+            )
+            for f in stage.red_flags
+            if f.id in fired
+        ]
+        words = sum(p.words for p in evidence if p.stage == stage.id)
+        stages.append(
+            StageReport(
+                id=stage.id,
+                name=stage.name,
+                score=_stage_score(results, flags) if is_design else 0,
+                time_budget_min=stage.time_budget_min,
+                share_of_design=round(words / body_words, 3),
+                criteria=results,
+                missing=[r.id for r in results if r.status == "missing"],
+                red_flags=[f.id for f in flags],
+                references=_unique_refs(r.reference for r in results if r.status == "missing"),
+                budget_share=round(stage.time_budget_min / rubric.interview_minutes, 3),
+                weight=stage.weight[level],
+                words=words,
+                expectation=stage.expectations[level],
+                red_flag_details=flags,
+            )
+        )
+    overall = _overall(stages) if is_design else 0
+    report = CritiqueReport(
+        overall=overall,
+        is_design=is_design,
+        level=level,
+        stages=stages,
+        summary="",
+        notices=notices,
+        ignored_instructions=ignored,
+        words=total_words,
+        graded_words=count_words(text),
+        truncated=truncated,
+        rubric_version=rubric.version,
+    )
+    report.summary = summarize(report, why_not)
+    return report
+
+
+def _stage_score(results: list[CriterionResult], flags: list[RedFlagResult]) -> int:
+    """Share of the expected criteria evidenced (bonus criteria top it up), scaled down by
+    each red flag's penalty (a percentage, so evidence always keeps some credit)."""
+    expected = [r for r in results if r.expected]
+    earned = sum(CREDIT[r.status] for r in expected)
+    earned += BONUS_CREDIT * sum(CREDIT[r.status] for r in results if not r.expected)
+    score = 100.0 * min(1.0, earned / max(len(expected), 1))
+    for flag in flags:
+        score *= 1.0 - flag.penalty / 100.0
+    return int(round(score))
+
+
+def _overall(stages: list[StageReport]) -> int:
+    total = sum(s.weight for s in stages) or 1.0
+    return int(round(sum(s.weight * s.score for s in stages) / total))
+
+
+def _unique_refs(refs) -> list[Reference]:
+    seen, out = set(), []
+    for ref in refs:
+        if ref is not None and (ref.source, ref.section) not in seen:
+            seen.add((ref.source, ref.section))
+            out.append(ref)
+    return out
+
+
+def _design_check(
+    evidence: list[Passage], judgements: dict, sims: np.ndarray, rubric: Rubric
+) -> tuple[bool, str]:
+    """Whether the text is an ML system design at all, and if not, why (for the summary)."""
+    words = sum(p.words for p in evidence)
+    if words < MIN_DESIGN_WORDS:
+        return False, f"it has only {words} words of content outside headings and instructions"
+    joined = "".join(p.norm for p in evidence)
+    terms = len(find_phrases(joined, rubric.design_terms))
+    evidenced = sum(1 for j in judgements.values() if j.status != "missing")
+    best = np.sort(sims.max(axis=1))[::-1][:5] if len(sims) else np.zeros(1)
+    affinity = float(best.mean())
+    log.debug(
+        "design check: words=%d terms=%d evidenced=%d affinity=%.3f",
+        words,
+        terms,
+        evidenced,
+        affinity,
+    )
+    if terms < MIN_DESIGN_TERMS or evidenced < MIN_EVIDENCED_CRITERIA or affinity < MIN_AFFINITY:
+        return False, (
+            f"it uses {terms} ML design terms and gives evidence for {evidenced} of "
+            f"{len(judgements)} rubric criteria"
+        )
+    return True, ""
+
+
+def critique_design(deps, design: str, level: str = "senior") -> CritiqueReport:
+    """Grade a pasted ML system design against the interview rubric.
+
+    Returns per-stage scores (0-100), met / partial / missing criteria with verbatim evidence,
+    red flags, links to the corpus section that teaches each missing criterion, a time plan
+    (budget minutes versus share of the design) and an overall score for the level.
+    Raises InputError for an empty design.
+
+    Args:
+        design: the full text of the design (markdown or plain text).
+        level: the candidate's target level: mid, senior (default) or staff.
+    """
+    return grade_design(
+        design,
+        level,
+        rubric=deps.rubric,
+        embedder=deps.embedder,
+        retriever=deps.retriever,
+        max_words=deps.settings.max_design_words,
+        cache_dir=deps.settings.model_cache_dir,
+    )
