@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     # Embeddings
     embed_model: str = Field(default_factory=default_embed_model)
-    embed_backend: EmbedBackend = "torch"
+    embed_backend: EmbedBackend = "onnx"  # torch is the reference; onnx gives the same vectors
     embed_batch_size: int = 64
     model_cache_dir: Path = PROJECT_ROOT / ".mlsd" / "models"
 

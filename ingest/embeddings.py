@@ -2,6 +2,11 @@
 
 `load_embedder(...)` is the only way code gets a model. The backend name is recorded in the
 store so that queries are never embedded with an incompatible precision.
+
+Backends: `onnx` (the default: the same vectors as torch, without importing torch once the
+export is cached), `onnx-int8` (dynamic int8, about twice as fast, slightly different vectors)
+and `torch` (sentence-transformers itself, the reference). An ONNX backend that cannot be built
+or loaded falls back to `torch` with one warning; `.backend` says which one is in use.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from typing import Protocol
 
 import numpy as np
 
+from core.errors import ConfigError
 from core.offline import apply_offline_env
+
+BACKENDS = ("onnx", "onnx-int8", "torch")
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +74,56 @@ class TorchEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+def local_model_dir(model: str) -> Path:
+    """The model's folder: the path itself, or a hub id's snapshot already in the local cache."""
+    path = Path(model)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(model, local_files_only=True))  # never downloads
+
+
+def default_cache_dir() -> Path:
+    from core.settings import Settings
+
+    return Path(Settings.model_fields["model_cache_dir"].default)
+
+
+def build_embedder(
+    model: str, backend: str = "onnx", cache_dir: str | None = None, reuse: bool = False
+) -> Embedder:
+    """An embedder: ONNX when asked for and possible, else torch (with one warning).
+
+    Without `reuse` the ONNX export is always checked on disk (and rebuilt if needed); with it,
+    an ONNX session this process already verified for the same weights is shared.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"Unknown embedding backend {backend!r}: choose {', '.join(BACKENDS)}.")
+    if backend == "torch":
+        return TorchEmbedder(model)
+    apply_offline_env(model)
+    try:
+        from ingest.onnx_export import load_onnx_encoder
+
+        return load_onnx_encoder(
+            local_model_dir(model),
+            Path(cache_dir) if cache_dir else default_cache_dir(),
+            backend,
+            model_label(model),
+            reuse=reuse,
+        )
+    except Exception as exc:  # any failure of the fast path must leave the product working
+        log.warning(
+            "%s embedding backend unavailable (%s: %s); using torch instead",
+            backend,
+            type(exc).__name__,
+            str(exc).splitlines()[0][:200] if str(exc) else "",
+        )
+        return TorchEmbedder(model)
+
+
 @lru_cache(maxsize=4)
-def load_embedder(model: str, backend: str = "torch", cache_dir: str | None = None) -> Embedder:
+def load_embedder(model: str, backend: str = "onnx", cache_dir: str | None = None) -> Embedder:
     """The process-wide embedder for (model, backend). Loaded once, then reused."""
-    return TorchEmbedder(model)
+    return build_embedder(model, backend, cache_dir, reuse=True)

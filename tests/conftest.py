@@ -235,3 +235,15 @@ def store_settings(request, make_settings):
 
     factory.mode = request.param
     return factory
+
+
+@pytest.fixture(scope="session")
+def onnx_model_cache(tmp_path_factory) -> Path:
+    """A model cache dir holding the ONNX exports (fp32 and int8), built once per session."""
+    from ingest.embeddings import build_embedder
+
+    cache = tmp_path_factory.mktemp("onnx_models")
+    model = Settings().embed_model
+    for backend in ("onnx", "onnx-int8"):
+        assert build_embedder(model, backend, str(cache)).backend == backend
+    return cache
