@@ -49,17 +49,20 @@ def _heading_of(text: str) -> tuple[str | None, str]:
     return None, text.strip()
 
 
+# llama-index joins heading paths with "/" by default, which splits headings like "A/B tests".
+_PATH_SEP = "\u241f"
+
+
 def _sections(text: str) -> list[tuple[list[str], str]]:
     """(heading path, section text including its heading line) for each markdown section."""
     from llama_index.core import Document
     from llama_index.core.node_parser import MarkdownNodeParser
 
-    nodes = MarkdownNodeParser(include_metadata=True).get_nodes_from_documents(
-        [Document(text=text)]
-    )
+    parser = MarkdownNodeParser(include_metadata=True, header_path_separator=_PATH_SEP)
+    nodes = parser.get_nodes_from_documents([Document(text=text)])
     out = []
     for node in nodes:
-        parents = [p for p in node.metadata.get("header_path", "/").split("/") if p]
+        parents = [p for p in node.metadata.get("header_path", "").split(_PATH_SEP) if p]
         heading, body = _heading_of(node.text)
         if not body:  # a heading with nothing under it before the next heading
             continue

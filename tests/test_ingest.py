@@ -73,6 +73,15 @@ def test_chunk_metadata_and_stable_ids():
         assert chunk.id.startswith("framework/guide.md::") and meta["content_hash"][:12] in chunk.id
 
 
+def test_heading_with_slash_stays_one_section_component():
+    text = "# Online experiments and A/B testing\n\n## Why offline/online differ\n\nGaps."
+    (chunk,) = chunk_document(text, "x.md", {}, "h", 350, 50)
+    assert (
+        chunk.metadata["section"]
+        == "Online experiments and A/B testing > Why offline/online differ"
+    )
+
+
 def test_long_section_split_by_size_with_unknown_type():
     text = "# Big\n\n## Part\n\n" + " ".join(f"Sentence number {i} is here." for i in range(400))
     chunks = chunk_document(text, "big.md", {"type": "poem"}, "h", 120, 20)
