@@ -29,6 +29,7 @@ from ingest.store import (
     embed_metadata,
     mark_changed,
     open_store,
+    refresh_client,
     reset_store,
     server_errors,
 )
@@ -126,20 +127,41 @@ def write_manifest(store_dir: Path, store: Store, files: dict[str, dict]) -> Non
     os.replace(tmp, store_dir / "manifest.json")
 
 
-def _lock(settings: Settings):
+def _lock(settings: Settings, timeout: float | None = None):
     from filelock import FileLock, Timeout
 
     settings.store_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(settings.store_dir / "ingest.lock"))
+    timeout = settings.ingest_lock_timeout_s if timeout is None else timeout
     try:
-        lock.acquire(timeout=settings.ingest_lock_timeout_s)
+        lock.acquire(timeout=timeout)
     except Timeout as exc:
         raise StoreBusyError(
             f"Another ingest holds the lock on {settings.store_dir} "
-            f"(waited {settings.ingest_lock_timeout_s:.0f} s): wait for it to finish, or use "
+            f"(waited {timeout:.0f} s): wait for it to finish, or use "
             "server mode (MLSD_CHROMA_URL) for several writers."
         ) from exc
     return lock
+
+
+def reopen_if_idle(settings: Settings) -> tuple[bool, Store | None]:
+    """Embedded mode: reread the store files in this process, unless an ingest is writing.
+
+    For long-lived readers whose client went stale (`ingest.store.is_stale`): returns (True,
+    the freshly opened store or None), or (False, None) while an ingest holds the lock (the
+    reader then keeps its old, consistent view and tries again on its next search).
+    """
+    try:
+        lock = _lock(settings, timeout=0)
+    except StoreBusyError:
+        return False, None
+    except OSError:  # a read-only store folder: nobody can be writing it
+        lock = None
+    try:
+        return True, open_store(settings.store_dir, settings.collection, fresh=True)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def ingest_paths(
@@ -167,16 +189,19 @@ def ingest_paths(
 def _ingest_run(paths, settings, report, prune, reset, embedder, progress) -> None:
     # The model is loaded only when a file needs embedding: an unchanged re-ingest is cheap.
     model = _LazyEmbedder(settings, embedder)
+    # embedded mode: never write through a vector index read before another writer's run
     if reset:
+        if not settings.chroma_url:
+            refresh_client(settings.store_dir)
         reset_store(settings.store_dir, settings.collection, settings.chroma_url)
-    store = open_store(settings.store_dir, settings.collection, settings.chroma_url)
+    store = open_store(settings.store_dir, settings.collection, settings.chroma_url, fresh=True)
     if store is not None:
         check_compatible(store.metadata, model.model_name, model.backend, store.location)
     _ingest_into(store, paths, settings, model, report, prune, progress)
     store = store or open_store(settings.store_dir, settings.collection, settings.chroma_url)
     if store is not None:
         if report.chunks_added or report.chunks_deleted:
-            mark_changed(store)
+            mark_changed(store, settings.store_dir, settings.chroma_url)
         write_manifest(settings.store_dir, store, stored_files(store))
         report.chunks_total = store.count()
 

@@ -24,7 +24,15 @@ log = logging.getLogger(__name__)
 GENERATION_KEY = "generation"
 
 _clients: dict[str, object] = {}
-_clients_lock = threading.Lock()
+_clients_lock = threading.RLock()
+# Embedded mode: the generation each (store path, collection) had when this process's client
+# last read the files anew or wrote them. A different generation in the collection means
+# another process wrote since, and this process's in-memory vector index is stale.
+_known_generation: dict[tuple[str, str], str | None] = {}
+
+
+def _embedded_key(store_dir: Path) -> str:
+    return str(Path(store_dir).resolve())
 
 
 def _client(store_dir: Path, chroma_url: str | None):
@@ -32,7 +40,7 @@ def _client(store_dir: Path, chroma_url: str | None):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    key = chroma_url or str(Path(store_dir).resolve())
+    key = chroma_url or _embedded_key(store_dir)
     with _clients_lock:
         if key in _clients:
             return _clients[key]
@@ -52,7 +60,8 @@ def _client(store_dir: Path, chroma_url: str | None):
                 raise _unreachable(chroma_url, exc) from exc
         else:
             Path(store_dir).mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(store_dir), settings=chroma_settings)
+            # the resolved path is also the key under which chroma shares its System
+            client = chromadb.PersistentClient(path=key, settings=chroma_settings)
         _clients[key] = client
         return client
 
@@ -62,6 +71,45 @@ def _unreachable(chroma_url: str, exc: Exception) -> ConfigError:
         f"Cannot reach the Chroma server at {chroma_url} ({exc}): start it with "
         "`chroma run --path DIR --host 127.0.0.1 --port 8000`, or unset MLSD_CHROMA_URL "
         "to use the embedded store."
+    )
+
+
+def refresh_client(store_dir: Path) -> None:
+    """Embedded mode: make this process read the store files anew (hold the ingest lock).
+
+    Chroma's embedded client keeps the vector index in memory and never rereads the files: a
+    client opened before another process wrote serves stale vectors, and *writing* through it
+    persists an index without the other writer's vectors (the store then fails with "Error
+    finding id"). So writers start from a fresh client, and readers switch to one when they
+    see a generation they do not know (`is_stale`).
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    key = _embedded_key(store_dir)
+    with _clients_lock:
+        _clients.pop(key, None)
+        # chroma shares one System per path in a process: forget it (not stop() it, because
+        # a reader thread may still be using it) so that the next client builds a new one
+        SharedSystemClient._identifier_to_system.pop(key, None)
+        SharedSystemClient._identifier_to_refcount.pop(key, None)
+        for known in [k for k in _known_generation if k[0] == key]:
+            del _known_generation[known]
+        _client(store_dir, None)
+
+
+def _note_current(store: Store, store_dir: Path, chroma_url: str | None) -> None:
+    if not chroma_url:
+        key = (_embedded_key(store_dir), store.collection.name)
+        _known_generation[key] = store.metadata.get(GENERATION_KEY)
+
+
+def is_stale(store: Store, store_dir: Path, chroma_url: str | None) -> bool:
+    """Embedded mode: True when another process wrote since this process's client read."""
+    if chroma_url:
+        return False  # the server holds the only index
+    key = (_embedded_key(store_dir), store.collection.name)
+    return key not in _known_generation or (
+        _known_generation[key] != store.metadata.get(GENERATION_KEY)
     )
 
 
@@ -100,8 +148,15 @@ def open_store(
     chroma_url: str | None = None,
     create: bool = False,
     embed_meta: dict | None = None,
+    fresh: bool = False,
 ) -> Store | None:
-    """Open (or with `create`, create) the collection. Returns None if it does not exist."""
+    """Open (or with `create`, create) the collection. Returns None if it does not exist.
+
+    `fresh` (embedded mode, ingest lock held): reread the store files first, see
+    `refresh_client`. Writers pass it; readers call it when `is_stale`.
+    """
+    if fresh and not chroma_url:
+        refresh_client(store_dir)
     client = _client(store_dir, chroma_url)
     location = chroma_url or str(store_dir)
     with server_errors(chroma_url):
@@ -117,15 +172,19 @@ def open_store(
                 if "does not exist" in str(exc) or "not found" in str(exc).lower():
                     return None
                 raise
-    return Store(collection=col, location=location, client=client)
+    store = Store(collection=col, location=location, client=client)
+    if fresh or create:  # this client has read, or is about to write, the current files
+        _note_current(store, store_dir, chroma_url)
+    return store
 
 
-def mark_changed(store: Store) -> None:
+def mark_changed(store: Store, store_dir: Path, chroma_url: str | None) -> None:
     """Record a new generation in the collection metadata (readers compare it to refresh)."""
     # modify() replaces the whole metadata; `hnsw:*` keys are creation-time settings that
     # Chroma refuses to see again (the distance function stays in the collection config).
     meta = {k: v for k, v in store.metadata.items() if not k.startswith("hnsw:")}
     store.collection.modify(metadata={**meta, GENERATION_KEY: uuid.uuid4().hex})
+    _note_current(store, store_dir, chroma_url)  # the writer's own client is up to date
 
 
 def reset_store(store_dir: Path, collection: str, chroma_url: str | None = None) -> None:

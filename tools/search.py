@@ -19,7 +19,15 @@ from pydantic import BaseModel
 from core.errors import ConfigError, EmptyStoreError, InputError
 from core.settings import Settings
 from ingest.embeddings import Embedder, load_embedder
-from ingest.store import GENERATION_KEY, Store, check_compatible, open_store, server_errors
+from ingest.pipeline import reopen_if_idle
+from ingest.store import (
+    GENERATION_KEY,
+    Store,
+    check_compatible,
+    is_stale,
+    open_store,
+    server_errors,
+)
 from tools.bm25 import BM25Index
 
 log = logging.getLogger(__name__)
@@ -128,11 +136,16 @@ class Retriever:
 
         The collection handle is re-read on every call (one cheap request), so a write by any
         process or client is seen: a new chunk count, a new ingest generation (an edit that
-        kept the count) or a recreated collection (`ingest --reset`) reloads the table.
+        kept the count) or a recreated collection (`ingest --reset`) reloads the table. In
+        embedded mode a generation written by another process also means this process's
+        vector index is stale: it is reread once no ingest is running.
         """
         with self._lock:
             s = self.settings
             store = open_store(s.store_dir, s.collection, s.chroma_url)
+            if store is not None and is_stale(store, s.store_dir, s.chroma_url):
+                refreshed, fresh = reopen_if_idle(s)
+                store = fresh if refreshed else store
             if store is None:
                 self._store, self._corpus, self._state = None, None, None
                 raise EmptyStoreError(self.location)
