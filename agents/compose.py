@@ -19,6 +19,10 @@ from agents.passages import normalize, passage_sentences
 from ingest.embeddings import Embedder
 from tools.search import Hit
 
+MAX_GAP = 0.3  # passages trailing the best by more than this are not quoted
+MAX_PASSAGES = 5
+MAX_CANDIDATES = 60
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -63,12 +67,13 @@ def _leaf(section: str) -> str:
     return section.rsplit(" > ", 1)[-1]
 
 
-def candidates(hits: list[Hit]) -> list[Candidate]:
-    """Every quotable sentence of the hits, duplicates (chunk overlap) kept once."""
+def candidates(hits: list[Hit], keep: list[int] | None = None) -> list[Candidate]:
+    """Every quotable sentence of the hits (or of the `keep` indices), duplicates (chunk
+    overlap) kept once."""
     seen: set[str] = set()
     out = []
-    for i, hit in enumerate(hits):
-        for pos, sentence in enumerate(passage_sentences(hit.text)):
+    for i in keep if keep is not None else range(len(hits)):
+        for pos, sentence in enumerate(passage_sentences(hits[i].text)):
             key = normalize(sentence)
             if key and key not in seen:
                 seen.add(key)
@@ -76,30 +81,27 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
     return out
 
 
-def passage_weighted_relevance(
+def passage_gaps(
     question_vec: np.ndarray,
     hits: list[Hit],
-    cands: list[Candidate],
-    vecs: np.ndarray,
     vectors: SentenceVectors,
     heading_weight: float = 0.5,
 ) -> np.ndarray:
-    """Sentence relevance = its cosine to the question, minus how far its passage trails the
-    best passage. A passage scores by its dense cosine plus how well its heading matches:
-    "how do I monitor X" is answered by X's Monitoring section, whose list items on their
-    own look less like the question than X's general sentences do.
+    """How far each passage trails the best one. A passage scores by its dense cosine plus
+    how well its heading matches the question: "how do I monitor X" is answered by X's
+    Monitoring section, whose list items on their own look less like the question than
+    X's general sentences do. (No dense score, as in BM25 mode: the rank stands in.)
     """
-    sentence_sim = vecs @ question_vec
     leaves = [_leaf(h.section) for h in hits]
     unique = list(dict.fromkeys(leaves))
     leaf_sim = dict(zip(unique, vectors.encode(unique) @ question_vec))
+    known = [h.dense_score for h in hits if h.dense_score is not None]
+    floor = min(known) if known else 0.5
     passage = np.zeros(len(hits), dtype=np.float32)
     for i, hit in enumerate(hits):
-        mine = sentence_sim[[j for j, c in enumerate(cands) if c.hit_index == i]]
-        dense = hit.dense_score if hit.dense_score is not None else float(mine.max(initial=0.0))
+        dense = hit.dense_score if hit.dense_score is not None else floor - 0.02 * i
         passage[i] = dense + heading_weight * max(float(leaf_sim[leaves[i]]), 0.0)
-    gap = passage.max() - passage
-    return sentence_sim - np.array([gap[c.hit_index] for c in cands], dtype=np.float32)
+    return passage.max() - passage
 
 
 def mmr(
@@ -141,12 +143,18 @@ def compose(
     max_sentences: int = 6,
 ) -> Composed:
     """The cited extractive answer to a question from its retrieved hits."""
-    cands = candidates(hits)
+    if not hits:
+        return Composed("", [], [])
+    gaps = passage_gaps(question_vec, hits, vectors)
+    # Sentences of a passage far behind the best would lose to the best passage's anyway:
+    # not embedding them keeps an answer within its latency budget.
+    keep = [i for i in np.argsort(gaps, kind="stable")[:MAX_PASSAGES] if gaps[i] <= MAX_GAP]
+    cands = candidates(hits, sorted(int(i) for i in keep))[:MAX_CANDIDATES]
     if not cands:
         return Composed("", [], [])
     vecs = vectors.encode([c.text for c in cands])
-    relevance = passage_weighted_relevance(question_vec, hits, cands, vecs, vectors)
-    picked = [cands[i] for i in mmr(vecs, relevance, max_sentences)]
+    relevance = vecs @ question_vec - np.array([gaps[c.hit_index] for c in cands])
+    picked = [cands[i] for i in mmr(vecs, relevance.astype(np.float32), max_sentences)]
 
     # Reading order: documents by their best hit, then passage order, then sentence order.
     first_rank: dict[str, int] = {}

@@ -76,6 +76,14 @@ class InterviewResult(BaseModel):
         )
 
 
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]{3,}", text.lower()))
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / max(len(a | b), 1)
+
+
 def _rubric_stages(deps) -> list:
     return list(deps.rubric.stages)
 
@@ -207,13 +215,20 @@ class Interview(BaseModel):
         self.transcript.append(
             TranscriptEntry(role="candidate", stage_id=stage.id, text=text, at=now)
         )
-        missed = [
-            m for m in self._missed_criteria("\n".join(record.answers)) if m not in record.asked
+        missed = self._missed_criteria("\n".join(record.answers))
+        # a follow-up that repeats the stage's opening question would ask the same thing twice
+        opening = _words(stage.probing_questions[0])
+        fresh = [
+            m
+            for m in missed
+            if m not in record.asked
+            and _overlap(_words(stage.criterion(m).follow_up), opening) < 0.5
         ]
         over_budget = now - (record.started_at or now) > stage.time_budget_min * 60
-        if missed and len(record.asked) < self.max_follow_ups and not over_budget:
-            criterion = next(c for c in stage.criteria if c.id == missed[0])
+        if fresh and len(record.asked) < self.max_follow_ups and not over_budget:
+            criterion = stage.criterion(fresh[0])
             record.asked.append(criterion.id)
+            missed = [criterion.id, *(m for m in missed if m != criterion.id)]  # asked one first
             return self._say("follow_up", self._follow_up(criterion, text), missed)
         lead = (
             "We are past this stage's time budget, so let's move on." if over_budget else "Thanks."

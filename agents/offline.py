@@ -12,8 +12,6 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 
-import numpy as np
-
 from agents.base import Answered, as_messages, finish, replay, split_turn
 from agents.compose import SentenceVectors, compose
 from agents.critique import run_critique
@@ -111,7 +109,7 @@ class OfflineAgent:
 
         query_vec = self.deps.retriever.embedder().encode([query])[0]
         composed = None
-        if self._in_scope(query, query_vec, hits):
+        if self._in_scope(query, hits):
             composed = compose(query_vec, hits, self.vectors(), self.settings.answer_max_sentences)
         if composed is None or not composed.answer:
             out.extend(hits)  # declined: the nearest passages are what it was based on
@@ -125,14 +123,13 @@ class OfflineAgent:
             Final(answer=composed.answer, citations=composed.citations, route="question")
         )
 
-    def _in_scope(self, query: str, query_vec: np.ndarray, hits: list[Hit]) -> bool:
+    def _in_scope(self, query: str, hits: list[Hit]) -> bool:
         if not hits:
             return False
         dense = [h.dense_score for h in hits if h.dense_score is not None]
-        if not dense:  # BM25-only search: score the hits as the dense search would
-            texts = [f"{h.section}\n{h.text}" for h in hits]
-            dense = list(self.deps.retriever.embedder().encode(texts) @ query_vec)
-        best = float(max(dense))
+        if not dense:  # BM25-only search: ask the dense index for its best cosine
+            dense = [score for _, score in self.deps.retriever.dense(query, 1)]
+        best = float(max(dense, default=0.0))
         if best < self.settings.answer_min_similarity:
             return False
         words = tokenize(query)

@@ -96,7 +96,7 @@ def endless_tool_calls(name: str, arguments: dict | None = None) -> Callable[[di
 class RecordedRequest:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     json: Any
 
     @property
@@ -298,7 +298,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server_state
         with fake._lock:
             fake.requests.append(
-                RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
+                RecordedRequest(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
             )
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
