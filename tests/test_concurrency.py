@@ -247,3 +247,63 @@ def test_writer_with_an_old_client_does_not_corrupt_the_store(tmp_path, embedder
     other_ids = {cid for cid in _ids(settings.store_dir) if cid.startswith("b/")}
     dense = {cid for cid, _ in reader.dense("synthetic document section", 90)}
     assert other_ids <= dense
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_points_then_rerun_converges(tmp_path):
+    """kill -9 an ingest at random moments (while embedding, between files, inside a file's
+    writes, while the vector index is persisted); every rerun equals a clean ingest."""
+    import random
+
+    seed = int(os.environ.get("MLSD_KILL_SEED", time.time_ns() % 10_000))
+    rng = random.Random(seed)
+    docs = tmp_path / "docs"
+    write_synthetic(docs, 48, sections=4, words=60, seed=seed)  # 12 files
+    clean = tmp_path / "clean"
+    assert run_cli("ingest", str(docs), "--store", str(clean)).returncode == 0
+    expected = _ids(clean)
+    from ingest.embeddings import model_label
+
+    for run in range(4):
+        store = tmp_path / f"killed{run}"
+        if run % 2:  # persist the vector index every 10 records so kills can land there
+            from core.settings import Settings
+
+            s = Settings()
+            meta = {"hnsw:space": "cosine", "hnsw:sync_threshold": 10, "hnsw:batch_size": 10}
+            meta |= {"embed_model": model_label(s.embed_model), "embed_backend": s.embed_backend}
+            code = (
+                "import chromadb,json,sys;c=chromadb.PersistentClient(path=sys.argv[1]);"
+                "c.create_collection('mlsd_corpus',metadata=json.loads(sys.argv[2]),"
+                "embedding_function=None)"
+            )
+            subprocess.run([sys.executable, "-c", code, str(store), json.dumps(meta)], check=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "-v", "ingest", str(docs), "--store", str(store)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
+        after_files = rng.randint(0, 11)  # 0: at a random time (loading, embedding, writing)
+        extra = rng.uniform(0.0, 0.3) if after_files else rng.uniform(2.0, 15.0)
+        timer = threading.Timer(extra, proc.kill) if not after_files else None
+        if timer:
+            timer.start()
+        stored = 0
+        for line in proc.stderr:
+            stored += "stored " in line
+            if after_files and stored >= after_files:
+                time.sleep(extra)
+                proc.kill()
+                break
+        proc.wait(timeout=300)
+        if timer:
+            timer.cancel()
+        where = f"seed={seed} run={run} after_files={after_files} extra={extra:.2f}"
+        rerun = run_cli("ingest", str(docs), "--store", str(store), "--json")
+        assert rerun.returncode == 0, f"{where}: {rerun.stderr}"
+        assert _ids(store) == expected, where
+        assert _index_intact(store) == {"count": len(expected), "self_missed": 0}, where
+        hits = run_cli("search", "offline metrics", "--store", str(store), "--json")
+        assert hits.returncode == 0 and json.loads(hits.stdout), where
