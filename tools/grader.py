@@ -58,6 +58,8 @@ MIN_DESIGN_WORDS = 8
 MIN_DESIGN_TERMS = 3
 MIN_EVIDENCED_CRITERIA = 2
 MIN_AFFINITY = 0.30  # mean of the best sentences' similarity to their closest criterion
+# Sentences vary from 3 to 45 words: small batches pad less (bench: 8 is ~40% faster than 64).
+ENCODE_BATCH = 8
 
 
 class CriterionResult(BaseModel):
@@ -159,7 +161,8 @@ def grade_design(
 
     index = criterion_index(rubric, embedder, cache_dir)
     if evidence:
-        vectors = np.asarray(embedder.encode([p.text for p in evidence]), dtype=np.float32)
+        texts = [p.text for p in evidence]
+        vectors = np.asarray(embedder.encode(texts, batch_size=ENCODE_BATCH), dtype=np.float32)
     else:
         vectors = np.zeros((0, index.descriptions.shape[1]), dtype=np.float32)
     desc, sims = index.similarity(vectors)
