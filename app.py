@@ -1,10 +1,14 @@
 """mlsd-coach in the browser: `make run` (or `streamlit run app.py`). Thin: pages live in ui/."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui import resources, sidebar, state
 
-st.set_page_config(page_title="mlsd-coach", page_icon=":material/school:", layout="wide")
+# A local icon file: a `:material/...:` page icon makes the browser fetch it from Google.
+ICON = Path(__file__).resolve().parent / "ui" / "icon.png"
+st.set_page_config(page_title="mlsd-coach", page_icon=str(ICON), layout="wide")
 state.init_state()
 resources.start_warmup()
 

@@ -13,6 +13,7 @@ from ui.report_view import show_report
 
 log = logging.getLogger(__name__)
 
+INTERRUPTED = "This answer was interrupted (a new message or a page change stopped it)."
 SUGGESTIONS = (
     "How should I split data for a fraud model with delayed labels?",
     "Which offline metrics fit a ranking model?",
@@ -93,7 +94,7 @@ def _answer(history: list[dict]) -> dict:
                 for tool, box in boxes:
                     if tool["name"] == event.name and tool["summary"] is None:
                         tool.update(summary=event.summary, ok=event.ok)
-                        box.update(state="complete" if event.ok else "error")
+                        box.update(state="complete" if event.ok else "error", expanded=False)
                         box.markdown(render.sanitize_markdown(event.summary))
                         break
             elif kind == "citation":
@@ -115,7 +116,7 @@ def _answer(history: list[dict]) -> dict:
     for tool, box in boxes:  # a call the agent never answered is shown as failed
         if tool["summary"] is None:
             tool.update(summary="(no result)", ok=False)
-            box.update(state="error")
+            box.update(state="error", expanded=False)
     if final is None and "error" not in turn:
         turn["error"] = "The agent stopped without an answer. Try again."
     if "error" in turn:
@@ -147,17 +148,24 @@ def page() -> None:
         show_turn(turn)
     # a clicked suggestion arrives through its callback, before anything is drawn
     suggestion, st.session_state.pending_prompt = st.session_state.pending_prompt, None
-    if not history and not suggestion:
-        cols = st.columns(len(SUGGESTIONS))
-        for col, text in zip(cols, SUGGESTIONS):
-            col.button(text, width="stretch", on_click=_suggest, args=(text,))
+    suggestions_area = st.container()
     limit = resources.get_settings().max_question_chars
     prompt = st.chat_input("Ask about ML system design…", max_chars=limit) or suggestion
+    if not history and not prompt:
+        cols = suggestions_area.columns(len(SUGGESTIONS))
+        for col, text in zip(cols, SUGGESTIONS):
+            col.button(text, width="stretch", on_click=_suggest, args=(text,))
     if prompt:
         history.append({"role": "user", "content": prompt})
         show_turn(history[-1])
+        # Stored before answering: a run stopped midway (the user sent another message or
+        # left the page) keeps a note in the conversation instead of a silent gap.
+        turn = {"role": "assistant", "content": "", "error": INTERRUPTED}
+        history.append(turn)
         with st.chat_message("assistant"):
-            history.append(_answer(history))
+            answer = _answer(history[:-1])
+        turn.clear()
+        turn.update(answer)
     toolbar.button(
         "Clear chat",
         icon=":material/delete_sweep:",

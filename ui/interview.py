@@ -36,7 +36,7 @@ def _setup() -> None:
     except resources.Unavailable as exc:
         st.info(render.inline(str(exc), 400), icon=":material/construction:")
         return
-    options = {RANDOM: "🎲 Draw a random problem"}
+    options = {RANDOM: "Draw a random problem"}
     options.update({p["id"]: f"{p['title']} — {p['question']}" for p in problems})
     choice = st.selectbox(
         "Problem", list(options), format_func=lambda k: render.inline(options[k], 200)

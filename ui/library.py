@@ -63,7 +63,7 @@ def _passage_viewer() -> None:
             st.warning("No stored passage comes from that document. Re-index the library.")
         for passage in found:
             st.markdown(f"**{render.inline(passage['section'], 200)}**")
-            st.markdown(render.sanitize_markdown(passage["text"]))
+            st.markdown(render.sanitize_markdown(render.demote_headings(passage["text"])))
         if st.button("Close passage", icon=":material/close:"):
             st.query_params.clear()
             st.rerun()
@@ -78,9 +78,13 @@ def _overview() -> None:
     cols = st.columns(4)
     cols[0].metric("Files", stats.get("sources", 0))
     cols[1].metric("Chunks", stats.get("chunks", 0))
-    cols[2].metric("Embedding model", stats.get("model") or "–")
+    cols[2].metric("Document types", len(stats.get("doc_types") or {}))
     cols[3].metric("Dimension", stats.get("dimension") or "–")
-    st.caption(f"Store: {render.inline(str(stats.get('store', '')), 200)}")
+    model = f"{stats.get('model') or '–'} ({stats.get('backend') or '–'})"
+    st.caption(
+        f"Store: {render.inline(str(stats.get('store', '')), 200)} · embedding model "
+        f"{render.inline(model, 100)}"
+    )
     files = stats.get("files") or {}
     if not files:
         st.info("The store is empty: re-index below to ingest the study material.")
@@ -91,7 +95,7 @@ def _overview() -> None:
             for src, info in files.items()
         ]
     )[["source", "title", "type", "chunks"]]
-    left, right = st.columns([2, 1])
+    left, right = st.columns([3, 1])
     with right:
         st.markdown("**Files by type**")
         st.bar_chart(frame.groupby("type").size().rename("files"), height=220)

@@ -5,7 +5,7 @@ fetch its URL, a link or a bare URL becomes clickable, and `$...$` turns into ma
 piece of text that did not come from this code goes through `sanitize_markdown` (blocks) or
 `inline` (labels) first:
 
-- images `![alt](url)` become the text "image: alt" with the URL shown as inert code;
+- images `![alt](url)` become the text "[image: alt]" with the URL shown as inert code;
 - links `[text](url)` become "text (`url`)"; bare URLs are wrapped in code (no autolink);
 - every other `[` is escaped, so no link, image, reference or footnote can form at all,
   even when a construct is split across stream chunks or lines;
@@ -64,7 +64,8 @@ def _neutralize(text: str) -> str:
         if match.group("src") is not None or match.group("alt") is not None:
             alt = match.group("alt").strip() or "image"
             src = match.group("src") or ""
-            out.append(f"🖼 image: {_escape_text(alt)}" + (f" ({_code(src)})" if src else ""))
+            shown = f"\\[image: {_escape_text(alt)}\\]"
+            out.append(shown + (f" ({_code(src)})" if src else ""))
         elif match.group("href") is not None or match.group("text") is not None:
             label, href = match.group("text"), match.group("href") or ""
             shown = _escape_text(label)
@@ -180,6 +181,14 @@ def sanitize_markdown(text: str | None) -> str:
     return sanitizer.feed(text) + sanitizer.flush()
 
 
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def demote_headings(text: str) -> str:
+    """Headings as bold lines: a passage's `## Section` should not shout inside a card."""
+    return _HEADING.sub(lambda m: f"**{m.group(1)}**", text)
+
+
 def inline(text: str | None, limit: int = 160) -> str:
     """One safe line for labels (expander, status, badge): no newlines, bounded length."""
     flat = " ".join(str(text or "").split())
@@ -207,7 +216,8 @@ def source_cards(citations: list[dict], container=None) -> None:
     for cite in citations:
         title = f"[{cite.get('n', '?')}] {cite.get('source', '')} — {cite.get('section', '')}"
         with where.expander(inline(title), icon=":material/description:"):
-            st.markdown(sanitize_markdown(cite.get("text") or "_(passage not included)_"))
+            passage = demote_headings(cite.get("text") or "_(passage not included)_")
+            st.markdown(sanitize_markdown(passage))
             if cite.get("chunk_id"):
                 st.caption(f"chunk {inline(cite['chunk_id'])}")
 

@@ -44,18 +44,56 @@ def stage_frame(report: dict) -> pd.DataFrame:
 
 
 def stage_charts(report: dict) -> None:
-    """Stage scores, and the time plan (share of interview time vs share of the design)."""
+    """Stage scores (0-100, coloured by band), and the time plan: the share of interview time
+    each stage deserves next to the share of this design it got."""
+    import altair as alt
+
     frame = stage_frame(report)
     if frame.empty:
         return
+    frame["band"] = pd.cut(
+        frame["score"].fillna(0), [-1, 39, 69, 100], labels=["weak", "fair", "strong"]
+    ).astype(str)
     left, right = st.columns(2)
     with left:
         st.markdown("**Score by stage** (0-100)")
-        st.bar_chart(frame, x="stage", y="score", horizontal=True, sort=False, height=300)
+        scores = (
+            alt.Chart(frame)
+            .mark_bar()
+            .encode(
+                x=alt.X("score:Q", scale=alt.Scale(domain=[0, 100]), title=None),
+                y=alt.Y("stage:N", sort=None, title=None, axis=alt.Axis(labelLimit=220)),
+                color=alt.Color(
+                    "band:N",
+                    scale=alt.Scale(
+                        domain=["weak", "fair", "strong"], range=["#d9534f", "#f0ad4e", "#2e9d5b"]
+                    ),
+                    legend=alt.Legend(orient="bottom", title=None),
+                ),
+                tooltip=["stage", "score"],
+            )
+        )
+        st.altair_chart(scores, height=300)
     with right:
         st.markdown("**Time plan**: share of the interview vs share of this design (%)")
-        plan = frame.set_index("stage")[["share of time %", "share of design %"]]
-        st.bar_chart(plan, horizontal=True, stack=False, sort=False, height=300)
+        plan = frame.melt(
+            id_vars="stage",
+            value_vars=["share of time %", "share of design %"],
+            var_name="share",
+            value_name="percent",
+        )
+        bars = (
+            alt.Chart(plan)
+            .mark_bar()
+            .encode(
+                x=alt.X("percent:Q", title=None),
+                y=alt.Y("stage:N", sort=None, title=None, axis=alt.Axis(labelLimit=220)),
+                yOffset="share:N",
+                color=alt.Color("share:N", legend=alt.Legend(orient="bottom", title=None)),
+                tooltip=["stage", "share", "percent"],
+            )
+        )
+        st.altair_chart(bars, height=300)
 
 
 def show_report(report: dict, compact: bool = False) -> None:
@@ -103,7 +141,8 @@ def _stage_detail(stage: dict, level: str) -> None:
             st.caption(f"Expected at {inline(level)} level: {inline(stage['expectation'], 400)}")
         for flag in flags:
             penalty = f" (−{flag['penalty']})" if flag.get("penalty") else ""
-            st.error(f"🚩 {inline(flag.get('description') or flag.get('id'), 300)}{penalty}")
+            text = inline(flag.get("description") or flag.get("id"), 300)
+            st.error(f"Red flag: {text}{penalty}", icon=":material/flag:")
             if flag.get("evidence"):
                 st.markdown("> " + inline(flag["evidence"], 400))
         for crit in stage.get("criteria") or []:

@@ -1,0 +1,196 @@
+"""End to end in a real browser: `streamlit run app.py` driven by Playwright with Debian's
+chromium. Asks a question and waits for a cited answer, pastes a design and waits for the
+stage chart, and checks the page never requests anything outside 127.0.0.1 (a markdown
+image in the question must not be fetched). Screenshots and the measured time-to-first-answer
+and resident memory go to test-artifacts/ (git-ignored)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+QUESTION = "How should I split data for a fraud model with delayed labels?"
+TRAP = "What is a baseline model? ![pixel](http://attacker.example/pixel.png)"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="/usr/bin/chromium is missing: run `make browser` (apt-get install chromium)",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (shows the work behind a wall time
+    measured while other jobs share the two cores)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def app_server(corpus_settings, tmp_path):
+    """The app on a free port over the corpus store; yields (url, pid, start time)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MLSD_STORE_DIR": str(corpus_settings.store_dir),
+        "MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir),
+        "MLSD_EVAL_DIR": str(tmp_path / "eval"),
+        "MLSD_UPLOADS_DIR": str(tmp_path / "uploads"),
+    }
+    log = ARTIFACTS / "streamlit.log"
+    started = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+            + ["--server.address", "127.0.0.1", "--server.headless", "true"]
+            + ["--browser.gatherUsageStats", "false"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url, proc.pid, started
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_cited_answer_and_stage_chart_in_a_real_browser(app_server):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, pid, started = app_server
+    metrics: dict = {"server_ready_s": round(time.monotonic() - started, 1)}
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu"]
+            + ["--disable-background-networking", "--disable-component-update"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 2000})
+            page.on("request", lambda request: requests.append(request.url))
+            page.set_default_timeout(120_000)
+            expect.set_options(timeout=60_000)  # 2 shared cores: first renders can be slow
+            page.goto(url)
+            chat_box = page.get_by_test_id("stChatInputTextArea")
+            expect(chat_box).to_be_visible()
+            metrics["page_ready_s"] = round(time.monotonic() - started, 1)
+
+            # 1. a question, answered with citations (source cards) and a mode badge
+            chat_box.fill(QUESTION)
+            asked = time.monotonic()
+            chat_box.press("Enter")
+            answer = page.get_by_test_id("stChatMessage").nth(1)
+            # "Sources" and the mode badge are drawn once the answer has finished streaming
+            expect(answer.get_by_text("Sources", exact=True)).to_be_visible(timeout=180_000)
+            expect(answer.get_by_text("offline", exact=False).last).to_be_visible()
+            cards = answer.get_by_test_id("stExpander").filter(has_text="[1]")
+            metrics["first_answer_s"] = round(time.monotonic() - asked, 1)
+            metrics["first_answer_since_start_s"] = round(time.monotonic() - started, 1)
+            metrics["rss_after_first_answer_mb"] = round(_rss_mb(pid), 1)
+            metrics["cpu_s_until_first_answer"] = _cpu_s(pid)
+            metrics["load_average_1min"] = os.getloadavg()[0]
+            cards.first.click()  # open the first source card to show its passage
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+            assert cards.count() >= 1
+            assert page.get_by_test_id("stChatMessage").count() == 2
+
+            # 2. a second answer: no model reload, and a markdown image is never fetched
+            chat_box.fill(TRAP)
+            asked = time.monotonic()
+            chat_box.press("Enter")
+            second = page.get_by_test_id("stChatMessage").nth(3)
+            expect(second.get_by_text("offline", exact=False).last).to_be_visible(timeout=180_000)
+            metrics["second_answer_s"] = round(time.monotonic() - asked, 1)
+            expect(page.get_by_text("image: pixel").first).to_be_visible()
+
+            # 3. paste a design on the Critique page and see the stage chart
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name="Critique").click()
+            design_box = page.get_by_label("Your design")
+            expect(design_box).to_be_visible()
+            design = (ROOT / "ui" / "examples" / "2-restaurant-recs-thin.md").read_text()
+            design_box.fill(design.split("---", 2)[2].strip())
+            design_box.press("Control+Enter")
+            critique = page.get_by_role("button", name="Critique", exact=True)
+            expect(critique).to_be_enabled()
+            critique.click()
+            charts = page.get_by_test_id("stVegaLiteChart")
+            expect(charts.first).to_be_visible(timeout=120_000)
+            expect(charts).to_have_count(2)
+            expect(page.get_by_text("Overall", exact=True)).to_be_visible()
+            page.wait_for_timeout(1500)  # let vega finish drawing before the screenshot
+            page.screenshot(path=str(ARTIFACTS / "critique.png"), full_page=True)
+
+            # 4. the other pages render (screenshots for a human look)
+            for name, marker in (
+                ("Mock interview", "Start the interview"),
+                ("Evaluate", "Run evaluation"),
+                ("Library", "Re-index"),
+            ):
+                page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+                expect(page.get_by_text(marker).first).to_be_visible()
+                page.wait_for_timeout(800)
+                slug = name.lower().replace(" ", "-")
+                page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
+            metrics["rss_end_mb"] = round(_rss_mb(pid), 1)
+        finally:
+            browser.close()
+    (ARTIFACTS / "browser-metrics.json").write_text(json.dumps(metrics, indent=1))
+    print("browser metrics:", metrics)
+    outside = [u for u in requests if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1"))]
+    outside = [u for u in outside if not u.startswith(("data:", "blob:"))]
+    assert outside == [], outside  # nothing (no image, no font, no telemetry) left the machine
