@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 DOC_TYPES = {"framework", "concept", "solution"}
+# Bump when chunk boundaries or metadata change, so stores re-chunk files whose bytes did not.
+CHUNKER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,13 @@ class Chunk:
     def embed_text(self) -> str:
         """What the embedding model sees: the heading path gives a short section its topic."""
         return f"{self.metadata['section']}\n{self.text}"
+
+
+def file_fingerprint(raw: bytes, chunk_size: int, chunk_overlap: int) -> str:
+    """What a file's stored chunks depend on: its bytes, the chunker and the chunk settings."""
+    digest = hashlib.sha256(raw)
+    digest.update(f"|chunker={CHUNKER_VERSION}|size={chunk_size}|overlap={chunk_overlap}".encode())
+    return digest.hexdigest()
 
 
 def content_hash(text: str) -> str:

@@ -9,7 +9,6 @@ duplicates and no orphans. `manifest.json` in the store dir is a readable snapsh
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from core.errors import IngestFileError, StoreBusyError
 from core.settings import Settings
-from ingest.chunking import Chunk, chunk_document
+from ingest.chunking import Chunk, chunk_document, file_fingerprint
 from ingest.embeddings import Embedder, load_embedder, model_label
 from ingest.readers import is_supported, read_file
 from ingest.store import (
@@ -231,7 +230,9 @@ def _ingest_into(store, paths, settings, model, report, prune, progress) -> None
     pending: list[tuple[str, list[Chunk]]] = []
     for path, source in files:
         try:
-            file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+            file_hash = file_fingerprint(
+                path.read_bytes(), settings.chunk_size, settings.chunk_overlap
+            )
         except OSError as exc:
             report.failed.append({"path": str(path), "reason": f"cannot read ({exc.strerror})"})
             continue
