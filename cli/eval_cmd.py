@@ -121,6 +121,8 @@ def eval_(
     from eval.runner import run_eval
     from tools.deps import Deps
 
+    out_dir = out or settings.eval_dir / datetime.now().strftime("%Y%m%d-%H%M%S")  # run start
+
     with user_errors():
         report = run_eval(
             Deps(settings),
@@ -131,7 +133,6 @@ def eval_(
             repeats=repeats,
             progress=_progress_bar(sys.stderr.isatty()),
         )
-        out_dir = out or settings.eval_dir / datetime.now().strftime("%Y%m%d-%H%M%S")
         paths = write_report(report, out_dir, plots=plots)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -190,3 +190,19 @@ def test_gate_notes_what_it_cannot_compare():
     assert result.passed
     assert any("k differs" in n for n in result.notes)
     assert any("mrr" in n for n in result.notes)
+
+
+def test_importing_eval_does_not_load_ragas_or_plotting():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = (
+        "import sys, eval.runner, eval.report, eval.gate, cli.eval_cmd; "
+        "print(sorted(m for m in ('ragas', 'matplotlib', 'langchain_openai') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -185,3 +185,22 @@ def test_full_golden_set_in_three_modes(corpus_deps, tmp_path):
     assert not report.warnings, report.warnings  # every golden source resolves in the store
     paths = write_report(report, tmp_path / "golden")
     assert paths["md"].exists()
+
+
+def test_a_slow_judge_is_cut_off_and_recorded(make_settings, embedder, fake_openai):
+    from eval.ragas_metrics import RagasScorer, ScoreInput, build_judge_llm
+
+    fake_openai.always(Reply.text('{"statements": ["x"]}', delay_s=3))
+    settings = make_settings(**fake_openai.settings_overrides(eval_llm_metric_timeout_s=0.5))
+    sample = ScoreInput(
+        question="What is a temporal split?",
+        answer="Train on the past and test on later periods.",
+        retrieved_contexts=["Train on the past, validate and test on later periods."],
+        answer_contexts=[],
+        reference="Train on earlier data, test on later data.",
+    )
+    with RagasScorer(settings, embedder, build_judge_llm(settings)) as scorer:
+        scores = scorer.score_llm(sample, repeats=1)
+    for name in ("faithfulness", "answer_relevancy", "llm_context_precision_with_reference"):
+        assert scores[name].mean is None
+        assert "Timeout" in scores[name].errors[0]
