@@ -122,9 +122,8 @@ def test_ingest_then_incremental_then_change_then_prune(docs_dir, make_settings,
 
 def test_changed_chunk_settings_rechunk_unchanged_files(docs_dir, make_settings, embedder):
     first = ingest_paths([docs_dir], make_settings(), embedder=embedder)
-    again = ingest_paths(
-        [docs_dir], make_settings(chunk_size=40, chunk_overlap=5), embedder=embedder
-    )
+    smaller = make_settings(chunk_size=24, chunk_overlap=4)
+    again = ingest_paths([docs_dir], smaller, embedder=embedder)
     assert again.ingested == first.ingested == 5 and again.unchanged == 0
     assert again.chunks_total > first.chunks_total  # smaller chunks, and no stale ones left
 
