@@ -137,8 +137,22 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
 
 
 def phrase_hits(passages: list[Passage], index: CriterionIndex) -> list[list[list[str]]]:
-    """hits[i][j]: the concept phrases of criterion j found in passage i."""
-    return [[find_phrases(p.norm, c.phrases) for _, c in index.criteria] for p in passages]
+    """hits[i][j]: the concept phrases of criterion j found in passage i or in the heading it
+    sits under (a section titled "Labels" or "Summary" names its concept once for each of
+    its sentences; a heading alone is never evidence, it has no sentence to quote)."""
+    by_heading: dict[str, list[list[str]]] = {}
+    out = []
+    for p in passages:
+        if p.heading not in by_heading:
+            norm = normalize(p.heading)
+            by_heading[p.heading] = [find_phrases(norm, c.phrases) for _, c in index.criteria]
+        titled = by_heading[p.heading]
+        row = []
+        for j, (_, c) in enumerate(index.criteria):
+            own = find_phrases(p.norm, c.phrases)
+            row.append(own + [x for x in titled[j] if x not in own])
+        out.append(row)
+    return out
 
 
 def _status(n_phrases: int, sim: float, about: float, rank: int, desc_rank: int) -> str | None:

@@ -69,13 +69,18 @@ def normalize(text: str) -> str:
 def phrase_pattern(phrase: str) -> re.Pattern[str]:
     """A phrase matches on word boundaries; its last word may take a plural or verb ending."""
     norm = normalize(phrase).strip()
-    return re.compile(r"(?<![a-z0-9])" + re.escape(norm) + _INFLECTION + r"(?![a-z0-9])")
+    if norm.endswith("y") and len(norm) > 3:  # family -> families, adversary -> adversaries
+        body = re.escape(norm[:-1]) + r"(?:y|ies|ied)"
+    else:
+        body = re.escape(norm) + _INFLECTION
+    return re.compile(r"(?<![a-z0-9])" + body + r"(?![a-z0-9])")
 
 
 @lru_cache(maxsize=8192)
 def _anchor(phrase: str) -> str:
     """A substring every match of the phrase must contain (a cheap filter before the regex)."""
-    return " " + normalize(phrase).strip()
+    norm = normalize(phrase).strip()
+    return " " + (norm[:-1] if norm.endswith("y") and len(norm) > 3 else norm)
 
 
 def find_phrases(norm_text: str, phrases: list[str]) -> list[str]:
@@ -104,14 +109,23 @@ def truncate_words(design: str, max_words: int) -> tuple[str, bool]:
     return design, False
 
 
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(?:.*\r?\n){0,40}?---[ \t]*(?:\r?\n|\Z)")
+
+
+def _front_matter_end(design: str) -> int:
+    """Where a leading YAML front matter block (--- ... ---) ends: metadata, not design text."""
+    m = _FRONT_MATTER.match(design)
+    return m.end() if m else 0
+
+
 def _blocks(design: str):
     """(start, end, kind, heading text) for each heading, paragraph, list item and table row;
     kind is "heading", "para", "item" or "row". Wrapped lines continue a paragraph or item."""
-    pos = 0
+    pos = _front_matter_end(design)
     open_start = open_end = None  # the paragraph or list item being read
     open_kind = "para"
     in_fence = False
-    for line in design.splitlines(keepends=True):
+    for line in design[pos:].splitlines(keepends=True):
         start, end = pos, pos + len(line.rstrip("\r\n"))
         pos += len(line)
         body = design[start:end]
