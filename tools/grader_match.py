@@ -205,7 +205,8 @@ def judge_criteria(
             out[criterion.id] = Judgement("missing", "", round(top, 3), [])
         else:
             _, i, status, phrases = best
-            out[criterion.id] = Judgement(status, passages[i].text, float(sims[i, j]), phrases)
+            similarity = round(float(sims[i, j]), 3)
+            out[criterion.id] = Judgement(status, passages[i].text, similarity, phrases)
     return out
 
 
