@@ -17,11 +17,12 @@ import numpy as np
 from agents.events import Citation
 from agents.passages import normalize, passage_sentences
 from ingest.embeddings import Embedder
+from tools.bm25 import tokenize
 from tools.search import Hit
 
 MAX_GAP = 0.3  # passages trailing the best by more than this are not quoted
 MAX_PASSAGES = 5
-MAX_CANDIDATES = 60
+MAX_CANDIDATES = 24  # sentences embedded per answer: the main cost of an offline answer
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class SentenceVectors:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            vectors = self.embedder.encode(missing)
+            # Small length-sorted batches waste no padding; 40 words carry a sentence's topic.
+            clipped = [" ".join(t.split()[:40]) for t in missing]
+            vectors = self.embedder.encode(clipped, batch_size=8)
             with self._lock:
                 for text, vector in zip(missing, vectors):
                     self._cache[text] = vector
@@ -104,6 +107,25 @@ def passage_gaps(
     return passage.max() - passage
 
 
+def _stems(text: str) -> set[str]:
+    return {t[:5] for t in tokenize(text)}  # a 5-letter prefix joins monitor/monitoring
+
+
+def shortlist(question: str, cands: list[Candidate], gaps: np.ndarray, limit: int):
+    """The candidates worth embedding, in their original order: the best passage's sentences
+    first (gap 0), then others by shared words with the question minus their passage's gap."""
+    if len(cands) <= limit:
+        return cands
+    wanted = _stems(question)
+
+    def prescore(c: Candidate) -> float:
+        overlap = len(wanted & _stems(c.text)) / max(len(wanted), 1)
+        return overlap - float(gaps[c.hit_index]) - 0.01 * c.position
+
+    best = sorted(range(len(cands)), key=lambda i: -prescore(cands[i]))[:limit]
+    return [cands[i] for i in sorted(best)]
+
+
 def mmr(
     vectors: np.ndarray,
     relevance: np.ndarray,
@@ -137,6 +159,7 @@ def _chunk_order(hit: Hit) -> int:
 
 
 def compose(
+    question: str,
     question_vec: np.ndarray,
     hits: list[Hit],
     vectors: SentenceVectors,
@@ -149,7 +172,8 @@ def compose(
     # Sentences of a passage far behind the best would lose to the best passage's anyway:
     # not embedding them keeps an answer within its latency budget.
     keep = [i for i in np.argsort(gaps, kind="stable")[:MAX_PASSAGES] if gaps[i] <= MAX_GAP]
-    cands = candidates(hits, sorted(int(i) for i in keep))[:MAX_CANDIDATES]
+    cands = candidates(hits, sorted(int(i) for i in keep))
+    cands = shortlist(question, cands, gaps, MAX_CANDIDATES)
     if not cands:
         return Composed("", [], [])
     vecs = vectors.encode([c.text for c in cands])

@@ -110,7 +110,9 @@ class OfflineAgent:
         query_vec = self.deps.retriever.embedder().encode([query])[0]
         composed = None
         if self._in_scope(query, hits):
-            composed = compose(query_vec, hits, self.vectors(), self.settings.answer_max_sentences)
+            composed = compose(
+                query, query_vec, hits, self.vectors(), self.settings.answer_max_sentences
+            )
         if composed is None or not composed.answer:
             out.extend(hits)  # declined: the nearest passages are what it was based on
             yield from self._decline(hits)

@@ -273,7 +273,6 @@ def test_cli_ask_falls_back_with_a_reason_and_no_key(fake_openai, corpus_setting
         "OPENAI_API_KEY": DUMMY_KEY,
         "MLSD_LLM_TIMEOUT_S": "2",
         "MLSD_LLM_MAX_RETRIES": "0",
-        "MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir),
     }
     result = run_cli(
         "ask",

@@ -238,7 +238,6 @@ runpy.run_module("cli", run_name="__main__")
 
 
 def test_cli_ask_offline_json_contract_and_lazy_imports(corpus_settings):
-    import os
     import subprocess
     import sys
 
@@ -258,10 +257,6 @@ def test_cli_ask_offline_json_contract_and_lazy_imports(corpus_settings):
         text=True,
         cwd=ROOT,
         timeout=300,
-        env={
-            **os.environ,
-            "MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir),
-        },
     )
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)
@@ -286,7 +281,6 @@ def test_cli_chat_reads_piped_stdin_with_history_and_commands(corpus_settings):
         "--store",
         str(corpus_settings.store_dir),
         input=script,
-        env={"MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir)},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(conversation cleared)" in result.stdout

@@ -44,9 +44,10 @@ def test_problem_choice_by_id_name_or_seed(deps):
     assert Interview.create(deps, "spam filter").question_id == "spam-filtering"
     picks = {Interview.create(deps, None, seed=s).question_id for s in range(12)}
     assert len(picks) > 1  # random without a seed...
-    assert Interview.create(deps, None, seed=7).question_id == Interview.create(
-        deps, None, seed=7
-    ).question_id  # ...and reproducible with one
+    assert (
+        Interview.create(deps, None, seed=7).question_id
+        == Interview.create(deps, None, seed=7).question_id
+    )  # ...and reproducible with one
     with pytest.raises(InputError):
         Interview.create(deps, "a pizza oven")
     with pytest.raises(InputError):
@@ -193,7 +194,6 @@ def test_cli_interview_with_piped_answers(corpus_settings):
         "--store",
         str(corpus_settings.store_dir),
         input=answers,
-        env={"MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir)},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
