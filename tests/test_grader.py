@@ -369,3 +369,16 @@ def test_cli_errors(tmp_path):
     assert "Traceback" not in empty.stderr
     level = run_cli("critique", str(DESIGNS / "weak.md"), "--level", "principal")
     assert level.returncode == 2 and "--level" in level.stderr
+
+
+def test_terse_weak_design_is_graded_not_rejected(grade):
+    """A short but real design is a (weak) design: low score and red flags, not 'not a design'."""
+    terse = (
+        "I would use a transformer model to detect fraud. We train it on all past transactions "
+        "with a random split and report accuracy.\nThen we deploy it behind an API."
+    )
+    report = grade(terse)
+    assert report.is_design is True
+    assert 0 < report.overall < 30
+    flags = {flag for stage in report.stages for flag in stage.red_flags}
+    assert {"random_split_temporal", "no_monitoring", "no_baseline"} <= flags
