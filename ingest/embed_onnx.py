@@ -3,8 +3,8 @@
 Mirrors what sentence-transformers does for a model made of Transformer -> mean Pooling
 (-> Normalize): strip each text, tokenize with truncation at the model's `max_seq_length`, pad
 to the longest text of the batch, run the transformer, average the token vectors under the
-attention mask, L2-normalize. The transformer graph comes from `ingest.onnx_export`; this
-module only reads the model folder's JSON files and never imports torch.
+attention mask, L2-normalize. The graph is built by `ingest.onnx_export` and cached by
+`ingest.onnx_cache`; this module only reads the model folder's files and never imports torch.
 """
 
 from __future__ import annotations

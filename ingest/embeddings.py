@@ -104,7 +104,7 @@ def build_embedder(
         return TorchEmbedder(model)
     apply_offline_env(model)
     try:
-        from ingest.onnx_export import load_onnx_encoder
+        from ingest.onnx_cache import load_onnx_encoder
 
         return load_onnx_encoder(
             local_model_dir(model),

@@ -7,6 +7,7 @@ import logging
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from conftest import ROOT, run_cli
 
 from core.errors import ConfigError, StoreMismatchError
 from core.settings import Settings
-from ingest import onnx_export
+from ingest import onnx_cache
 from ingest.embeddings import TorchEmbedder, build_embedder, load_embedder, model_label
 
 MODEL = Settings().embed_model
@@ -44,7 +45,7 @@ def int8_embedder(onnx_model_cache):
     return build_embedder(MODEL, "onnx-int8", str(onnx_model_cache))
 
 
-def export_dir(cache) -> object:
+def export_dir(cache: Path) -> Path:
     (folder,) = [p for p in (cache / "onnx").iterdir() if p.name != "hashes"]
     return folder
 
@@ -84,10 +85,10 @@ def test_second_load_reuses_the_cached_export(onnx_model_cache):
     folder = export_dir(onnx_model_cache)
     files = ["model.onnx", "model.onnx.json", "model-int8.onnx", "model-int8.onnx.json"]
     before = {name: (folder / name).stat().st_mtime_ns for name in files}
-    built = dict(onnx_export.exports_built)
+    built = dict(onnx_cache.exports_built)
     for backend in ("onnx", "onnx-int8"):
         assert build_embedder(MODEL, backend, str(onnx_model_cache)).backend == backend
-    assert onnx_export.exports_built == built
+    assert onnx_cache.exports_built == built
     assert {name: (folder / name).stat().st_mtime_ns for name in files} == before
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
 
@@ -121,13 +122,15 @@ def cache_copy(onnx_model_cache, tmp_path):
 def test_truncated_int8_export_is_detected_and_rebuilt(cache_copy, int8_embedder):
     path = export_dir(cache_copy) / "model-int8.onnx"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    built = onnx_export.exports_built["onnx-int8"]
+    stale = path.with_name(".model-int8.onnx.99999.0badf00d.tmp")  # a killed build's leftover
+    stale.write_bytes(b"partial")
+    built = onnx_cache.exports_built["onnx-int8"]
     emb = build_embedder(MODEL, "onnx-int8", str(cache_copy))
-    assert emb.backend == "onnx-int8"
-    assert onnx_export.exports_built["onnx-int8"] == built + 1
+    assert emb.backend == "onnx-int8" and not stale.exists()
+    assert onnx_cache.exports_built["onnx-int8"] == built + 1
     assert np.min(np.sum(emb.encode(TEXTS) * int8_embedder.encode(TEXTS), axis=1)) >= 0.999
     assert build_embedder(MODEL, "onnx-int8", str(cache_copy)).backend == "onnx-int8"
-    assert onnx_export.exports_built["onnx-int8"] == built + 1  # rebuilt once, then reused
+    assert onnx_cache.exports_built["onnx-int8"] == built + 1  # rebuilt once, then reused
 
 
 @pytest.mark.slow  # re-exports with torch
@@ -137,24 +140,40 @@ def test_overwritten_bytes_and_unfinished_exports_are_rebuilt(cache_copy, onnx_e
     data = bytearray(path.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 4096] = b"\x7f" * 4096  # same size, other weights
     path.write_bytes(bytes(data))
-    with pytest.raises(onnx_export.ExportInvalidError, match="hash"):
-        onnx_export.open_verified(path, onnx_embedder.spec, onnx_embedder.model_name, "onnx")
+    with pytest.raises(onnx_cache.ExportInvalidError, match="hash"):
+        onnx_cache.open_verified(path, onnx_embedder.spec, onnx_embedder.model_name, "onnx")
     (folder / "model-int8.onnx.json").unlink()  # as if killed before the sidecar was written
-    built = dict(onnx_export.exports_built)
+    built = dict(onnx_cache.exports_built)
     fp32 = build_embedder(MODEL, "onnx", str(cache_copy))
     int8 = build_embedder(MODEL, "onnx-int8", str(cache_copy))
     assert (fp32.backend, int8.backend) == ("onnx", "onnx-int8")
-    assert onnx_export.exports_built["onnx"] == built["onnx"] + 1
-    assert onnx_export.exports_built["onnx-int8"] == built["onnx-int8"] + 1
+    assert onnx_cache.exports_built["onnx"] == built["onnx"] + 1
+    assert onnx_cache.exports_built["onnx-int8"] == built["onnx-int8"] + 1
     assert np.min(np.sum(fp32.encode(TEXTS) * onnx_embedder.encode(TEXTS), axis=1)) >= 0.9999
+
+
+def test_fingerprint_follows_weights_not_location(tmp_path):
+    from ingest.embed_onnx import read_model_spec
+
+    original = read_model_spec(Path(MODEL))
+    copy = tmp_path / "model"
+    shutil.copytree(MODEL, copy)
+    memo = tmp_path / "hashes"
+    fingerprint = onnx_cache.model_fingerprint(original, memo)
+    assert onnx_cache.model_fingerprint(read_model_spec(copy), memo) == fingerprint
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # new weights, same size
+    weights.write_bytes(bytes(data))
+    assert onnx_cache.model_fingerprint(read_model_spec(copy), memo) != fingerprint
 
 
 def test_garbage_sidecar_is_rebuilt_not_trusted(cache_copy):
     folder = export_dir(cache_copy)
     (folder / "model-int8.onnx.json").write_text("{not json")
-    built = onnx_export.exports_built["onnx-int8"]
+    built = onnx_cache.exports_built["onnx-int8"]
     assert build_embedder(MODEL, "onnx-int8", str(cache_copy)).backend == "onnx-int8"
-    assert onnx_export.exports_built["onnx-int8"] == built + 1
+    assert onnx_cache.exports_built["onnx-int8"] == built + 1
     json.loads((folder / "model-int8.onnx.json").read_text())
 
 
@@ -162,7 +181,7 @@ def test_fallback_to_torch_when_onnxruntime_fails(monkeypatch, onnx_model_cache,
     def broken_session(model):
         raise RuntimeError("onnxruntime: injected failure")
 
-    monkeypatch.setattr(onnx_export, "make_session", broken_session)
+    monkeypatch.setattr(onnx_cache, "make_session", broken_session)
     with caplog.at_level(logging.WARNING, logger="ingest.embeddings"):
         emb = build_embedder(MODEL, "onnx", str(onnx_model_cache))
     assert emb.backend == "torch"
@@ -189,9 +208,9 @@ def test_unknown_backend_is_a_config_error():
 
 def test_load_embedder_shares_one_session_across_cache_dirs(onnx_model_cache, tmp_path):
     first = load_embedder(MODEL, "onnx", str(onnx_model_cache))
-    built = dict(onnx_export.exports_built)
+    built = dict(onnx_cache.exports_built)
     assert load_embedder(MODEL, "onnx", str(tmp_path / "elsewhere")) is first
-    assert onnx_export.exports_built == built
+    assert onnx_cache.exports_built == built
 
 
 def test_int8_store_refuses_fp32_queries(make_settings, docs_dir, onnx_model_cache):
