@@ -126,7 +126,8 @@ def match_solution(solutions: list[ExampleSolution], name: str) -> ExampleSoluti
     """The solution a loose name refers to: exact id, else the best word overlap."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     for sol in solutions:
-        if slug in (sol.id, sol.id.removesuffix("-detection")):
+        initials = "".join(word[0] for word in sol.id.split("-"))  # pymk, eta
+        if slug in (sol.id, sol.id.removesuffix("-detection"), initials):
             return sol
     wanted = _words(name)
     if not wanted:
