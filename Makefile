@@ -28,11 +28,12 @@ run: ingest
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.headless true \
 		--browser.gatherUsageStats false
 
-# Debian's chromium for the browser test (no browser download); skipped quietly if apt is absent.
+# Debian's chromium for the browser test (Playwright drives /usr/bin/chromium directly, so no
+# browser download and no chromedriver); skipped quietly if apt is absent.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-		chromium-driver >/dev/null) || echo "chromium not installed: browser tests will skip"; }
+		>/dev/null) || echo "chromium not installed: browser tests will skip"; }
 
 # pytest exits 5 when it collected no test; that is not a failure of the run itself.
 test: setup browser

@@ -125,12 +125,12 @@ def fake_llm_settings(fake_openai, make_settings):
 def app_env(monkeypatch, tmp_path, corpus_settings):
     """Environment for the Streamlit app over the session corpus store (read-only), with a
     private eval and uploads folder; Streamlit's process-wide caches are emptied around the
-    test so the app reads this environment. Returns the env vars it set."""
+    test so the app reads this environment. The model cache stays the default one, where the
+    session `embedder` already keeps its ONNX export. Returns the env vars it set."""
     import streamlit as st
 
     env = {
         "MLSD_STORE_DIR": str(corpus_settings.store_dir),
-        "MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir),
         "MLSD_EVAL_DIR": str(tmp_path / "eval"),
         "MLSD_UPLOADS_DIR": str(tmp_path / "uploads"),
         "MLSD_APP_WARMUP": "false",  # no background answer competing with the test for CPU

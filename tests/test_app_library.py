@@ -23,7 +23,6 @@ def library(monkeypatch, make_settings, docs_dir, embedder, tmp_path):
     assert report.ingested
     env = {
         "MLSD_STORE_DIR": settings.store_dir,
-        "MLSD_MODEL_CACHE_DIR": settings.model_cache_dir,
         "MLSD_EVAL_DIR": settings.eval_dir,
         "MLSD_CORPUS_DIR": docs_dir,
         "MLSD_UPLOADS_DIR": settings.uploads_dir,

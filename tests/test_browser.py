@@ -70,13 +70,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 
 @pytest.fixture
 def app_server(corpus_settings, tmp_path):
-    """The app on a free port over the corpus store; yields (url, pid, start time)."""
+    """The app on a free port over the corpus store; yields (url, pid, start time). The model
+    cache is the default one, as with `make run` (the ONNX export is made once, at ingest)."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
     env = {
         **os.environ,
         "MLSD_STORE_DIR": str(corpus_settings.store_dir),
-        "MLSD_MODEL_CACHE_DIR": str(corpus_settings.model_cache_dir),
         "MLSD_EVAL_DIR": str(tmp_path / "eval"),
         "MLSD_UPLOADS_DIR": str(tmp_path / "uploads"),
     }
@@ -128,6 +128,7 @@ def test_cited_answer_and_stage_chart_in_a_real_browser(app_server):
             chat_box = page.get_by_test_id("stChatInputTextArea")
             expect(chat_box).to_be_visible()
             metrics["page_ready_s"] = round(time.monotonic() - started, 1)
+            metrics["cpu_s_page_ready"] = _cpu_s(pid)
 
             # 1. a question, answered with citations (source cards) and a mode badge
             chat_box.fill(QUESTION)
@@ -149,6 +150,15 @@ def test_cited_answer_and_stage_chart_in_a_real_browser(app_server):
             assert cards.count() >= 1
             assert page.get_by_test_id("stChatMessage").count() == 2
 
+            # a second tab is a separate session: it does not see the first tab's chat
+            other = browser.new_page(viewport={"width": 1440, "height": 1000})
+            other.on("request", lambda request: requests.append(request.url))
+            other.goto(url)
+            expect(other.get_by_test_id("stChatInputTextArea")).to_be_visible()
+            expect(other.get_by_text("Which offline metrics fit a ranking model?")).to_be_visible()
+            assert other.get_by_test_id("stChatMessage").count() == 0
+            other.close()
+
             # 2. a second answer: no model reload, and a markdown image is never fetched
             chat_box.fill(TRAP)
             asked = time.monotonic()
@@ -157,6 +167,7 @@ def test_cited_answer_and_stage_chart_in_a_real_browser(app_server):
             expect(second.get_by_text("offline", exact=False).last).to_be_visible(timeout=180_000)
             metrics["second_answer_s"] = round(time.monotonic() - asked, 1)
             expect(page.get_by_text("image: pixel").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "chat-untrusted.png"), full_page=True)
 
             # 3. paste a design on the Critique page and see the stage chart
             page.get_by_test_id("stSidebarNav").get_by_role("link", name="Critique").click()

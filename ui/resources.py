@@ -11,6 +11,7 @@ Pages reach the agent through `get_agent_respond` only, so tests can swap in a f
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import threading
@@ -67,26 +68,20 @@ def default_deps() -> Deps:
 
 @st.cache_resource(show_spinner=False)
 def start_warmup() -> threading.Thread | None:
-    """Load the model, store, BM25 index and offline agent in the background as soon as the
-    app starts, so the first question does not pay for them (one asked earlier just waits)."""
+    """Load the embedding model, the store, the BM25 index and the agent code in the
+    background as soon as the first tab opens, so the first question does not pay for them
+    (a question asked earlier just waits for the model instead of loading it twice)."""
     settings = get_settings()
     if not settings.app_warmup:
         return None
     retriever = default_deps().retriever
-    try:
-        agent = _agent(settings.top_k, settings.retrieval_mode, True)
-    except Unavailable:
-        agent = None
+    with contextlib.suppress(Unavailable):  # a missing agent is reported by the chat page
+        _agent(settings.top_k, settings.retrieval_mode, True)  # imports the agent modules
 
     def warm() -> None:
         try:
             retriever.search("warm up the embedding model", k=1)
-            if agent is not None:
-                from agents.events import Message
-
-                for _ in agent.respond([Message(role="user", content="What is a baseline?")]):
-                    pass
-        except Exception as exc:  # an empty store or a broken agent: pages say so later
+        except Exception as exc:  # an empty store: the pages say so when used
             log.info("warm-up stopped early: %s", exc)
 
     thread = threading.Thread(target=warm, name="mlsd-warmup", daemon=True)
