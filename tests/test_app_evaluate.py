@@ -38,8 +38,8 @@ def test_run_shows_metrics_rows_downloads_then_compares(app_test, app_env, small
     at = _run(_evaluate_page(app_test), small_dataset, ["bm25"])
     assert not at.error, [e.value for e in at.error]
     metrics = at.dataframe[0].value
-    assert list(metrics.index) == ["bm25"]
-    assert "hit@3" in metrics.columns and "mrr" in metrics.columns
+    assert list(metrics.columns) == ["bm25"]  # one column per mode, one row per metric
+    assert "hit@3" in metrics.index and "mrr" in metrics.index
     rows = at.dataframe[-1].value
     assert len(rows) == 3 and set(rows["mode"]) == {"bm25"}
     assert any("1 dataset lines were skipped" in w.value for w in at.warning)
@@ -50,7 +50,7 @@ def test_run_shows_metrics_rows_downloads_then_compares(app_test, app_env, small
     assert json.loads(runs[0].read_text())["settings"]["k"] == 3
 
     at = _run(at, small_dataset, ["bm25", "dense"])
-    assert list(at.dataframe[0].value.index) == ["bm25", "dense"]
+    assert list(at.dataframe[0].value.columns) == ["bm25", "dense"]
     compare = [e for e in at.expander if e.label.startswith("Compare")]
     assert compare
     table = compare[0].dataframe[0].value

@@ -150,16 +150,17 @@ def _results_section() -> None:
         return
     st.caption(
         f"Dataset {render.inline(Path(str(report.get('dataset', ''))).name, 80)} · created "
-        f"{render.inline(str(report.get('created', '')), 40)} · settings "
-        f"{render.inline(json.dumps(report.get('settings', {})), 300)}"
+        f"{render.inline(str(report.get('created', '')), 40)}"
     )
+    with st.expander("Run settings", icon=":material/tune:"):
+        st.json(report.get("settings", {}), expanded=True)
     for warning in (report.get("warnings") or [])[:10]:
         st.warning(render.inline(warning, 300))
     if report.get("bad_lines"):
         st.warning(f"{len(report['bad_lines'])} dataset lines were skipped (see report.md).")
     metrics = metrics_frame(report)
-    st.markdown("**Metrics (mean over questions)**")
-    st.dataframe(metrics.round(3), width="stretch")
+    st.markdown("**Metrics** (mean over questions; one column per retrieval mode)")
+    st.dataframe(metrics.T.round(3), width="stretch")
     headline = [c for c in metrics.columns if c.startswith(HEADLINE)]
     if headline:
         st.bar_chart(metrics[headline].T, stack=False, height=280)

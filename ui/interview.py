@@ -67,7 +67,7 @@ def _setup() -> None:
 def _timer() -> None:
     """The stage and total clocks, redrawn every second without rerunning the page."""
     interview = st.session_state.interview
-    if interview is None or interview.finished:
+    if interview is None:
         return
     stage_s, total_s = interview.elapsed()
     stages = resources.rubric_stages(state.tab_deps())
@@ -113,9 +113,15 @@ def _finish() -> None:
 
 def _conversation() -> None:
     interview = st.session_state.interview
-    st.subheader(render.inline(interview.title, 120))
+    title = re.sub(r"^worked solution:\s*", "", interview.title, flags=re.IGNORECASE)
+    st.subheader(render.inline(title[:1].upper() + title[1:], 120))
     st.markdown(f"**Question:** {render.inline(interview.question, 400)}")
-    _timer()
+    if interview.finished:
+        ended = interview.transcript[-1].at if interview.transcript else interview.started_at
+        total_s = (ended or 0) - (interview.started_at or 0)
+        st.caption(f"Interview finished after {_clock(total_s)}.")
+    else:
+        _timer()
     for message in st.session_state.interview_log:
         with st.chat_message(message["role"]):
             render.markdown(message["content"])
