@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from core.errors import ConfigError
 from core.settings import Settings
@@ -33,10 +34,73 @@ def redact(text: str, settings: Settings) -> str:
     return text.replace(secret, "***") if secret and len(secret) >= 4 else text
 
 
+def retry_after_limit(limit_s: float):
+    """An HTTP response hook: no retry when the server asks to wait longer than `limit_s`.
+
+    The openai client sleeps for a 429/503's Retry-After (up to 120 s) before each retry,
+    which would hold a turn for minutes; past the limit the turn falls back at once instead.
+    """
+
+    def hook(response) -> None:
+        headers = response.headers
+        try:
+            if "retry-after-ms" in headers:
+                wait = float(headers["retry-after-ms"]) / 1000
+            else:
+                wait = float(headers.get("retry-after", "0"))
+        except ValueError:  # an HTTP date: a wait we will not make
+            wait = float("inf")
+        if wait > limit_s:
+            headers["x-should-retry"] = "false"
+
+    return hook
+
+
+def deadline_transport(seconds: float):
+    """An HTTP transport whose responses, streamed bodies included, end within `seconds`.
+
+    The client's timeout is per read: an endpoint that sends a few bytes every second keeps
+    a stream (and the turn) alive forever. Past the deadline the body read fails with a
+    ReadTimeout, which the agent turns into an offline fallback.
+    """
+    import httpx2  # what openai>=3 is built on
+
+    class DeadlineStream(httpx2.SyncByteStream):
+        def __init__(self, inner, deadline: float, request) -> None:
+            self.inner, self.deadline, self.request = inner, deadline, request
+
+        def __iter__(self):
+            for chunk in self.inner:
+                if time.monotonic() > self.deadline:
+                    raise httpx2.ReadTimeout(
+                        f"response not complete within {seconds:g} s", request=self.request
+                    )
+                yield chunk
+
+        def close(self) -> None:
+            self.inner.close()
+
+    class DeadlineTransport(httpx2.HTTPTransport):
+        def handle_request(self, request):
+            deadline = time.monotonic() + seconds
+            response = super().handle_request(request)
+            response.stream = DeadlineStream(response.stream, deadline, request)
+            return response
+
+    return DeadlineTransport()
+
+
 def infer_model(settings: Settings):
-    """The chat model for the configured endpoint, with bounded timeout, retries and tokens."""
+    """The chat model for the configured endpoint, with bounded timeout, retries and tokens.
+
+    One attempt (request and whole streamed reply) takes at most `llm_timeout_s`; attempts
+    are `1 + llm_max_retries`; a server asking to wait longer than the timeout is not retried.
+    """
+    import openai
     from langchain_openai import ChatOpenAI
 
+    hooks = {"response": [retry_after_limit(settings.llm_timeout_s)]}
+    transport = deadline_transport(settings.llm_timeout_s)
     return ChatOpenAI(
         model=settings.llm_model,
         base_url=settings.openai_base_url,
@@ -46,6 +110,7 @@ def infer_model(settings: Settings):
         max_tokens=settings.llm_max_tokens,
         temperature=0,
         stream_usage=True,
+        http_client=openai.DefaultHttpxClient(event_hooks=hooks, transport=transport),
     )
 
 

@@ -45,7 +45,7 @@ def fallback_reason(exc: BaseException, settings) -> str:
     name = type(exc).__name__
     if isinstance(exc, LLMFault):
         return str(exc)
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) or name.endswith("Timeout"):  # also mid-stream
         return f"timeout after {settings.llm_timeout_s:g} s"
     if isinstance(exc, openai.APIConnectionError):
         return "cannot connect to the LLM endpoint"
