@@ -195,3 +195,22 @@ def test_a_suggested_question_is_asked_in_one_click(app_test, agent):
     assert agent.calls[0][-1].content == suggestion.label
     assert len(at.chat_message) == 2
     assert [b.label for b in at.button] == ["Clear chat"]  # suggestions are gone
+
+
+def test_empty_store_says_what_to_do_on_every_page(app_test, monkeypatch, tmp_path):
+    import streamlit as st
+
+    monkeypatch.setenv("MLSD_STORE_DIR", str(tmp_path / "empty-store"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = _ask(app_test().run(), "Anything?")
+    assert any("mlsd ingest" in w.value for w in at.warning)
+    assert any("Store: empty" in c.value for c in at.sidebar.caption)
+    for page in ("ui/critique.py", "ui/interview.py", "ui/evaluate.py", "ui/library.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+    assert any("store is empty" in i.value for i in at.info)  # the Library page
+    at.switch_page("ui/critique.py").run()
+    at.button(key="example-1-comment-spam-filter.md").click().run()
+    [b for b in at.button if b.label == "Critique"][0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
