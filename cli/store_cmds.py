@@ -18,7 +18,9 @@ from cli.common import (
 
 
 def ingest(
-    paths: list[Path] = typer.Argument(None, help="Files or folders (default: corpus/)."),
+    paths: list[Path] = typer.Argument(
+        None, help="Files or folders (default: corpus/ and the app's uploads folder)."
+    ),
     store: Path = StoreOpt,
     chroma_url: str = ChromaUrlOpt,
     prune: bool = typer.Option(
@@ -29,11 +31,11 @@ def ingest(
 ) -> None:
     """Ingest files into the vector store (incremental: unchanged files are skipped)."""
     settings = make_settings(store, chroma_url)
-    from ingest.pipeline import ingest_paths
+    from ingest.pipeline import default_roots, ingest_paths
 
     with user_errors():
         report = ingest_paths(
-            list(paths) if paths else [settings.corpus_dir],
+            list(paths) if paths else default_roots(settings),
             settings,
             prune=prune,
             reset=reset,

@@ -54,6 +54,17 @@ class IngestReport:
         return asdict(self)
 
 
+def default_roots(settings: Settings) -> list[Path]:
+    """What a plain `mlsd ingest` (and a re-index) covers: the corpus plus the user's uploads.
+
+    Both are always ingested together so that `--prune` never removes uploaded files.
+    """
+    roots = [settings.corpus_dir]
+    if settings.uploads_dir.is_dir():
+        roots.append(settings.uploads_dir)
+    return roots
+
+
 def discover(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str], list[dict]]:
     """(file, source label) pairs, unsupported files, and missing paths."""
     files: list[tuple[Path, str]] = []

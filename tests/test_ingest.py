@@ -7,8 +7,9 @@ import json
 import pytest
 
 from core.errors import EmptyStoreError, InputError
+from core.settings import Settings
 from ingest.chunking import chunk_document
-from ingest.pipeline import ingest_paths, store_stats, stored_files
+from ingest.pipeline import default_roots, ingest_paths, store_stats, stored_files
 from ingest.readers import read_file, split_front_matter
 from ingest.store import open_store
 from tools.search import Retriever
@@ -193,3 +194,19 @@ def test_bm25_index_follows_incremental_ingest(docs_dir, make_settings, embedder
     # a fresh process reads the on-disk BM25 cache, which must match the store too
     fresh = Retriever(settings, embedder=embedder).search("zygomorphic orchids", k=3, mode="bm25")
     assert fresh[0].chunk_id == hits[0].chunk_id
+
+
+def test_default_ingest_with_prune_keeps_uploaded_files(
+    docs_dir, tmp_path, make_settings, embedder
+):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "my-notes.md").write_text("# My notes\n\nShadow mode first, then a canary.\n")
+    settings = make_settings(corpus_dir=docs_dir, uploads_dir=uploads)
+    assert default_roots(settings) == [docs_dir, uploads]
+    ingest_paths(default_roots(settings), settings, embedder=embedder)
+    report = ingest_paths(default_roots(settings), settings, prune=True, embedder=embedder)
+    assert report.chunks_deleted == 0
+    store = open_store(settings.store_dir, settings.collection)
+    assert "my-notes.md" in stored_files(store)
+    assert default_roots(make_settings(uploads_dir=tmp_path / "none")) == [Settings().corpus_dir]

@@ -123,10 +123,11 @@ def _show_ingest_result(result: dict) -> None:
         st.warning(render.inline(warning, 300))
 
 
-def _ingest(paths: list[Path], prune: bool, refused: list[dict] | None = None) -> None:
+def _ingest(paths: list[Path] | None, prune: bool, refused: list[dict] | None = None) -> None:
+    """Ingest `paths` (None: re-index the corpus and all uploads) and keep the result."""
     try:
         with st.spinner("Reading, chunking and embedding…", show_time=True):
-            result = resources.ingest(paths, prune=prune) if paths else None
+            result = None if paths == [] else resources.ingest(paths, prune=prune)
     except MlsdError as exc:
         st.error(render.inline(str(exc), 300))
         return
@@ -163,17 +164,13 @@ def _upload_section() -> None:
 
 
 def _reindex_section() -> None:
-    settings = resources.get_settings()
     st.subheader("Re-index")
     st.caption(
         "Re-reads the study material and your added files: new or changed files are embedded, "
         "deleted ones are removed, unchanged ones are skipped."
     )
     if st.button("Re-index", icon=":material/sync:"):
-        roots = [settings.corpus_dir]
-        if settings.uploads_dir.is_dir():
-            roots.append(settings.uploads_dir)
-        _ingest(roots, prune=True)
+        _ingest(None, prune=True)
 
 
 def page() -> None:

@@ -213,12 +213,13 @@ def store_stats() -> dict:
     return stats(get_settings())
 
 
-def ingest(paths: list[Path], prune: bool = False) -> dict:
-    """Ingest into the shared store, then drop every cached view of it."""
-    from ingest.pipeline import ingest_paths
+def ingest(paths: list[Path] | None, prune: bool = False) -> dict:
+    """Ingest into the shared store (None: the corpus and uploads), then drop cached views."""
+    from ingest.pipeline import default_roots, ingest_paths
 
+    settings = get_settings()
     try:
-        report = ingest_paths(paths, get_settings(), prune=prune)
+        report = ingest_paths(paths or default_roots(settings), settings, prune=prune)
     finally:
         forget_store_caches()
     return report.to_json()
