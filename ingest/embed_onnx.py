@@ -1,10 +1,12 @@
 """sentence-transformers inference without torch: `tokenizers` + onnxruntime + numpy pooling.
 
 Mirrors what sentence-transformers does for a model made of Transformer -> mean Pooling
-(-> Normalize): strip each text, tokenize with truncation at the model's `max_seq_length`, pad
-to the longest text of the batch, run the transformer, average the token vectors under the
-attention mask, L2-normalize. The graph is built by `ingest.onnx_export` and cached by
-`ingest.onnx_cache`; this module only reads the model folder's files and never imports torch.
+(-> Normalize): strip each text, tokenize with truncation at the model's `max_seq_length`, run
+the transformer on batches, average the token vectors under the attention mask, L2-normalize.
+Batches are padded only for a graph that takes a mask; the fused export does not (see
+`ingest.onnx_export`), so its batches group texts of equal token length. The graph is built
+by `ingest.onnx_export` and cached by `ingest.onnx_cache`; this module only reads the model
+folder's files and never imports torch.
 """
 
 from __future__ import annotations
@@ -113,14 +115,18 @@ class OnnxEncoder:
         tokenizer.enable_truncation(max_length=spec.max_seq_length)
         self._tokenizer = tokenizer
         self._inputs = {i.name: _NUMPY_TYPES.get(i.type, np.int64) for i in session.get_inputs()}
-        missing = {"input_ids", "attention_mask"} - set(self._inputs)
-        if missing:
-            raise UnsupportedModelError(f"ONNX graph lacks inputs {sorted(missing)}")
+        self.input_names = sorted(self._inputs)
+        if "input_ids" not in self._inputs:
+            raise UnsupportedModelError("ONNX graph lacks the input_ids input")
+        # A graph without a mask input must never see padding: its batches hold equal lengths.
+        self._pads = "attention_mask" in self._inputs
         self._output = session.get_outputs()[0].name
         self.dim = int(self._run([[self._pad_id]], [[0]]).shape[1])
 
     def _run(self, ids_rows: list[list[int]], type_rows: list[list[int]]) -> np.ndarray:
         width = max(len(row) for row in ids_rows)
+        if not self._pads and any(len(row) != width for row in ids_rows):
+            raise ValueError("a mask-free graph needs a batch of one token length")
         ids = np.full((len(ids_rows), width), self._pad_id, dtype=np.int64)
         types = np.zeros_like(ids)
         mask = np.zeros_like(ids)
@@ -133,6 +139,25 @@ class OnnxEncoder:
         hidden = self._session.run([self._output], feed)[0]
         return mean_pool_normalize(hidden, mask)
 
+    def batches(self, lengths: list[int], batch_size: int) -> list[list[int]]:
+        """Row indices per batch, longest texts first (like sentence-transformers).
+
+        With a mask input, consecutive texts share a batch and are padded. Without one, a batch
+        only holds texts of the same length: there are at most max_seq_length such groups, and
+        long documents, truncated to max_seq_length, fill whole batches.
+        """
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        size = max(1, batch_size)
+        if self._pads:
+            return [order[i : i + size] for i in range(0, len(order), size)]
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and len(batches[-1]) < size and lengths[batches[-1][0]] == lengths[i]:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        return batches
+
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit-normalized float32 vectors, one row per text, in input order."""
         if not texts:
@@ -141,16 +166,13 @@ class OnnxEncoder:
         if self.spec.do_lower_case:
             prepared = [t.lower() for t in prepared]
         encodings = self._tokenizer.encode_batch(prepared)
-        # Longest first, like sentence-transformers: batches of similar length waste no padding.
-        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        starts = range(0, len(order), max(1, batch_size))
+        batches = self.batches([len(e.ids) for e in encodings], batch_size)
         if progress:
             from tqdm import tqdm
 
-            starts = tqdm(starts, desc="Embedding", unit="batch")
-        for start in starts:
-            rows = order[start : start + max(1, batch_size)]
+            batches = tqdm(batches, desc="Embedding", unit="batch")
+        for rows in batches:
             out[rows] = self._run(
                 [encodings[i].ids for i in rows], [encodings[i].type_ids for i in rows]
             )

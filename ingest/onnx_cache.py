@@ -198,6 +198,22 @@ def _build(spec: ModelSpec, target: Path, model_name: str, backend: str) -> None
         tmp.unlink(missing_ok=True)
 
 
+def _prune_outdated(folder: Path) -> None:
+    """Delete sibling exports made by an older recipe: no version of this code reads them."""
+    import shutil
+
+    for sibling in folder.parent.iterdir():
+        if sibling == folder or not sibling.is_dir() or sibling.name == "hashes":
+            continue
+        try:
+            meta = json.loads(_meta_path(sibling / FILES["onnx"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # unfinished or foreign: leave it alone
+        if isinstance(meta.get("format"), int) and meta["format"] < EXPORT_FORMAT:
+            shutil.rmtree(sibling, ignore_errors=True)
+            log.info("removed outdated export %s", sibling)
+
+
 def _load_or_build(spec: ModelSpec, folder: Path, backend: str, model_name: str) -> OnnxEncoder:
     from filelock import FileLock
 
@@ -214,7 +230,9 @@ def _load_or_build(spec: ModelSpec, folder: Path, backend: str, model_name: str)
             reason = str(exc)
         log.info("building the %s export in %s (%s)", backend, folder, reason)
         _build(spec, target, model_name, backend)
-        return open_verified(target, spec, model_name, backend)
+        encoder = open_verified(target, spec, model_name, backend)
+    _prune_outdated(folder)
+    return encoder
 
 
 def load_onnx_encoder(

@@ -21,7 +21,7 @@ from ingest.embed_onnx import ModelSpec, OnnxEncoder, make_session
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 1  # bump when the recipe below changes: older cached exports are then ignored
+EXPORT_FORMAT = 2  # bump when the recipe below changes: older cached exports are then ignored
 CHECK_TEXTS = [
     "How would you design the candidate generation stage of a video recommender?",
     "ml system design",
@@ -94,24 +94,64 @@ def export_fp32(spec: ModelSpec, out: Path, model_name: str) -> None:
 
 
 def _fuse(raw: Path, out: Path, config) -> bool:
-    """Attention/LayerNorm/Gelu fusion for BERT-like graphs; False keeps the plain export."""
+    """Fuse BERT-like graphs and drop the attention mask; False keeps the plain export.
+
+    onnxruntime's CPU MultiHeadAttention runs flash attention only without a padding mask, and
+    the encoder never pads for a mask-free graph (each batch holds texts of one token length),
+    so the mask is removed from the fused graph. Measured here: ~15% less time than the fused
+    `Attention` op with a mask at 256 tokens.
+    """
     if getattr(config, "model_type", "") not in {"bert", "roberta", "distilbert", "xlm-roberta"}:
         return False
     try:
+        from onnxruntime.transformers.fusion_options import FusionOptions
         from onnxruntime.transformers.optimizer import optimize_model
 
+        options = FusionOptions("bert")
+        options.use_multi_head_attention = True
         optimized = optimize_model(
             str(raw),
             model_type="bert",
             num_heads=int(config.num_attention_heads),
             hidden_size=int(config.hidden_size),
             opt_level=0,
+            optimization_options=options,
         )
+        if not _drop_attention_mask(optimized.model.graph):
+            return False
         optimized.save_model_to_file(str(out))
         return True
     except Exception as exc:  # fusion is an optimization: the unfused graph is still correct
         log.info("ONNX fusion skipped: %s", exc)
         return False
+
+
+def _drop_attention_mask(graph) -> bool:
+    """Detach the padding mask from the fused ops, prune what fed it, remove the input."""
+    heads = [n for n in graph.node if n.op_type == "MultiHeadAttention"]
+    if not heads:
+        return False
+    for node in graph.node:
+        optional_mask_from = {"MultiHeadAttention": 4, "EmbedLayerNormalization": 7}
+        start = optional_mask_from.get(node.op_type)
+        if start is not None and len(node.input) > start:
+            node.input[start] = ""  # an empty name is an absent optional input
+            while node.input and not node.input[-1]:
+                node.input.pop()
+    while True:  # drop nodes whose outputs nobody reads any more
+        used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+        live = [n for n in graph.node if any(o in used for o in n.output if o)]
+        if len(live) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(live)
+    used = {name for n in graph.node for name in n.input}
+    if "attention_mask" in used:
+        return False  # the mask still matters somewhere: keep the graph that takes it
+    kept = [i for i in graph.input if i.name in used]
+    del graph.input[:]
+    graph.input.extend(kept)
+    return True
 
 
 class _DropAll(logging.Filter):

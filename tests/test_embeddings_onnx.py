@@ -46,7 +46,7 @@ def int8_embedder(onnx_model_cache):
 
 
 def export_dir(cache: Path) -> Path:
-    (folder,) = [p for p in (cache / "onnx").iterdir() if p.name != "hashes"]
+    (folder,) = [p for p in (cache / "onnx").iterdir() if p.name.startswith(model_label(MODEL))]
     return folder
 
 
@@ -65,6 +65,28 @@ def test_batching_keeps_input_order(onnx_embedder):
     assert np.min(np.sum(whole * small, axis=1)) >= 0.9999
     assert np.min(np.sum(whole * single, axis=1)) >= 0.9999
     assert onnx_embedder.encode([]).shape == (0, 384)
+
+
+def test_fused_graph_has_no_mask_and_batches_one_length(onnx_embedder, int8_embedder):
+    for emb in (onnx_embedder, int8_embedder):
+        assert "attention_mask" not in emb.input_names  # flash attention needs no mask
+    lengths = [256, 12, 256, 40, 12, 256, 7, 40, 256, 256]
+    batches = onnx_embedder.batches(lengths, batch_size=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(len(b) <= 3 and len({lengths[i] for i in b}) == 1 for b in batches)
+    firsts = [lengths[b[0]] for b in batches]
+    assert firsts == sorted(firsts, reverse=True)
+
+
+@pytest.mark.slow  # exports with torch
+def test_unfused_export_pads_and_still_matches_torch(monkeypatch, tmp_path, torch_embedder):
+    from ingest import onnx_export
+
+    monkeypatch.setattr(onnx_export, "_fuse", lambda raw, out, config: False)  # no fusion
+    emb = build_embedder(MODEL, "onnx", str(tmp_path / "models"))
+    assert emb.backend == "onnx" and "attention_mask" in emb.input_names
+    got = emb.encode(TEXTS, batch_size=3)
+    assert np.min(np.sum(got * torch_embedder.encode(TEXTS), axis=1)) >= 0.9999
 
 
 def test_backends_report_what_they_are(onnx_embedder, int8_embedder, torch_embedder):
@@ -124,9 +146,15 @@ def test_truncated_int8_export_is_detected_and_rebuilt(cache_copy, int8_embedder
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     stale = path.with_name(".model-int8.onnx.99999.0badf00d.tmp")  # a killed build's leftover
     stale.write_bytes(b"partial")
+    outdated, foreign = cache_copy / "onnx" / "m-00000000", cache_copy / "onnx" / "m-11111111"
+    for folder in (outdated, foreign):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"old")
+    (outdated / "model.onnx.json").write_text(json.dumps({"format": 0}))  # an older recipe
     built = onnx_cache.exports_built["onnx-int8"]
     emb = build_embedder(MODEL, "onnx-int8", str(cache_copy))
     assert emb.backend == "onnx-int8" and not stale.exists()
+    assert not outdated.exists() and foreign.exists()  # only what no code version reads
     assert onnx_cache.exports_built["onnx-int8"] == built + 1
     assert np.min(np.sum(emb.encode(TEXTS) * int8_embedder.encode(TEXTS), axis=1)) >= 0.999
     assert build_embedder(MODEL, "onnx-int8", str(cache_copy)).backend == "onnx-int8"
