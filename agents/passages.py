@@ -7,6 +7,9 @@ instructions (prompt injection planted in a document) are never quoted.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import re
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
@@ -39,9 +42,40 @@ _INJECTION = re.compile(
 )
 
 
+# Hidden text: invisible format characters (zero-width spaces split words so that patterns
+# miss them), and HTML a renderer never shows (comments, scripts, tags).
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_HIDDEN_HTML = re.compile(
+    r"<!--.*?(?:-->|$)|<(script|style)\b.*?(?:</\1\s*>|$)|</?[A-Za-z][^>\n]*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+
+
+def strip_hidden(text: str) -> str:
+    """The text without invisible characters, HTML comments, scripts and tags."""
+    return _HIDDEN_HTML.sub(" ", _INVISIBLE.sub("", text))
+
+
+def _readings(sentence: str):
+    """The sentence as written, ROT13-decoded, and any base64 payload in it decoded."""
+    yield sentence
+    yield codecs.decode(sentence, "rot13")
+    for token in _BASE64.findall(sentence):
+        padded = token + "=" * (-len(token) % 4)
+        try:
+            yield base64.b64decode(
+                padded, altchars=b"-_" if "-" in token or "_" in token else None
+            ).decode()
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            continue
+
+
 def is_instruction_to_ai(sentence: str) -> bool:
-    """True for text that tries to instruct the assistant (never quoted, never obeyed)."""
-    return bool(_INJECTION.search(sentence))
+    """True for text that tries to instruct the assistant (never quoted, never obeyed),
+    also when hidden by zero-width characters or encoded in ROT13 or base64."""
+    plain = _INVISIBLE.sub("", sentence)
+    return any(_INJECTION.search(reading) for reading in _readings(plain))
 
 
 def clean_inline(text: str) -> str:
@@ -63,7 +97,7 @@ def clean_lines(text: str) -> list[str]:
     blocks: list[str] = []
     current: list[str] = []
     header: list[str] | None = None
-    raw_lines = text.splitlines()
+    raw_lines = strip_hidden(text).splitlines()
     in_code = False
 
     def flush() -> None:

@@ -6,6 +6,7 @@ client load only when LLM mode is configured and not switched off).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from cli.common import ChromaUrlOpt, StoreOpt, fail, make_settings, print_json, 
 OfflineOpt = typer.Option(False, "--offline", help="Use the offline agent even if an LLM is set.")
 LevelOpt = typer.Option("senior", "--level", help="mid | senior | staff")
 FENCE = '"""'
+# Control characters (ESC starts terminal sequences: hyperlinks, clipboard writes, screen
+# clears; CR overwrites a line) in model output or passages must not reach the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(text: str) -> str:
+    """Untrusted text for the terminal: control characters removed (chunk by chunk is safe)."""
+    return _CONTROL.sub("", text)
 
 
 def _agent(store: Path | None, chroma_url: str | None, offline: bool, **overrides):
@@ -35,7 +44,7 @@ def _stream(events, echo: bool):
         if isinstance(event, Final):
             final = event
         elif echo and isinstance(event, TextDelta):
-            typer.echo(event.text, nl=False)
+            typer.echo(_safe(event.text), nl=False)
             sys.stdout.flush()
         elif echo and isinstance(event, ToolCall) and sys.stderr.isatty():
             typer.echo(f"· {event.name}", err=True)
@@ -48,7 +57,7 @@ def _print_sources(final) -> None:
     if final.citations:
         typer.echo("\nSources:")
         for c in final.citations:
-            typer.echo(f"[{c.n}] {c.source} — {c.section}")
+            typer.echo(_safe(f"[{c.n}] {c.source} — {c.section}"))
     label = f"llm ({final.model})" if final.mode == "llm" else "offline"
     typer.echo(f"\n({label}, {final.seconds:.2f} s)", err=True)
 
@@ -184,7 +193,7 @@ def interview(
     with user_errors():
         session = Interview.create(deps, question, level=level, seed=seed, llm=llm)
         turn = session.start()
-        typer.echo(turn.text)
+        typer.echo(_safe(turn.text))
         while not turn.done:
             stage_s, total_s = session.elapsed()
             typer.echo(
@@ -195,12 +204,12 @@ def interview(
             if text is None:
                 break
             turn = session.reply(text)
-            typer.echo(turn.text)
+            typer.echo(_safe(turn.text))
         result = session.finish()
     if as_json:
         print_json({"interview": session.model_dump(), "result": result.model_dump()})
     else:
-        typer.echo("\n" + result.markdown())
+        typer.echo("\n" + _safe(result.markdown()))
 
 
 def register(app: typer.Typer) -> None:
