@@ -22,7 +22,7 @@ from tools.search import Hit
 
 MAX_GAP = 0.3  # passages trailing the best by more than this are not quoted
 MAX_PASSAGES = 5
-MAX_CANDIDATES = 24  # sentences embedded per answer: the main cost of an offline answer
+MAX_CANDIDATES = 16  # sentences embedded per answer: the main cost of an offline answer
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def shortlist(question: str, cands: list[Candidate], gaps: np.ndarray, limit: in
 
     def prescore(c: Candidate) -> float:
         overlap = len(wanted & _stems(c.text)) / max(len(wanted), 1)
-        return overlap - float(gaps[c.hit_index]) - 0.01 * c.position
+        return overlap - 2.0 * float(gaps[c.hit_index]) - 0.01 * c.position
 
     best = sorted(range(len(cands)), key=lambda i: -prescore(cands[i]))[:limit]
     return [cands[i] for i in sorted(best)]
