@@ -23,7 +23,7 @@ from agents.llm_tools import TurnLog, as_data, build_tools
 from agents.offline import OfflineAgent
 from agents.prompting import load_prompt
 from agents.router import Route, route
-from core.errors import MlsdError
+from core.errors import InputError, MlsdError
 from tools.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,12 @@ class LLMAgent:
     def _turn(self, messages, hits_out: list, k=None, mode=None) -> Iterator[Event]:
         text, history = split_turn(messages, self.offline._max_chars())
         turn = route(text, history)
+        limit = self.settings.max_question_chars
+        if turn.kind == "question" and len(text) > limit:  # as offline: never sent to the LLM
+            raise InputError(
+                f"The question is {len(text)} characters long; the limit is {limit} "
+                "(MLSD_MAX_QUESTION_CHARS)."
+            )
         try:
             if turn.kind == "critique":
                 yield from self._critique(turn, text)

@@ -12,14 +12,22 @@ from cli.common import ChromaUrlOpt, StoreOpt, fail, make_settings, print_json, 
 LEVELS = ("mid", "senior", "staff")
 
 
-def _read_design(source: str | None) -> str:
-    """The design text from a file, or from stdin for `-` (or no argument with piped input)."""
+def _read_design(source: str | None, max_mb: float) -> str:
+    """The design text from a file, or from stdin for `-` (or no argument with piped input),
+    at most `max_mb` MB (MLSD_MAX_FILE_MB, like an upload)."""
+    max_bytes = int(max_mb * 2**20)
+    too_large = f"larger than the {max_mb:g} MB limit (MLSD_MAX_FILE_MB)"
     if source in (None, "-"):
         if source is None and sys.stdin.isatty():
             fail("give a FILE with your design, or - to read it from stdin", 2)
-        return sys.stdin.read()
+        text = sys.stdin.read(max_bytes + 1)  # never more than the limit in memory
+        if len(text) > max_bytes:
+            fail(f"the design on stdin is {too_large}", 2)
+        return text
     path = Path(source)
     try:
+        if path.is_file() and path.stat().st_size > max_bytes:
+            fail(f"{source}: {too_large}", 2)
         return path.read_text(encoding="utf-8")
     except IsADirectoryError:
         fail(f"{source}: is a directory, not a design file", 2)
@@ -43,8 +51,8 @@ def critique(
     level = level.strip().lower()
     if level not in LEVELS:
         fail(f"--level {level!r}: choose mid, senior or staff", 2)
-    design = _read_design(source)
     settings = make_settings(store, chroma_url)
+    design = _read_design(source, settings.max_file_mb)
     # heavy imports here, not at module level, so `mlsd --help` stays fast
     from ingest.embeddings import load_embedder
     from tools.grader import grade_design

@@ -105,9 +105,9 @@ def read_file(path: Path, label: str, max_bytes: int) -> ReadResult:
     if size == 0:
         raise IngestFileError(label, "empty file")
     if size > max_bytes:
-        raise IngestFileError(
-            label, f"too large ({size / 1e6:.1f} MB > limit {max_bytes / 1e6:.1f} MB)"
-        )
+        # MB as the limit is set (MLSD_MAX_FILE_MB, binary megabytes), so the numbers agree
+        limit = f"limit {max_bytes / 2**20:g} MB, MLSD_MAX_FILE_MB"
+        raise IngestFileError(label, f"too large ({size / 2**20:.1f} MB > {limit})")
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
         text, meta, warnings = _read_pdf(path, label), {}, []

@@ -34,9 +34,9 @@ def save_uploads(files: list, uploads_dir: Path, max_mb: float) -> tuple[list[Pa
     for file in files:
         data = file.getvalue()
         if len(data) > max_mb * 1024 * 1024:
-            refused.append(
-                {"path": file.name, "reason": f"too large ({len(data) / 1e6:.1f} MB > {max_mb} MB)"}
-            )
+            size_mb = len(data) / 2**20  # the limit is in binary MB, like the ingest check
+            reason = f"too large ({size_mb:.1f} MB > limit {max_mb:g} MB, MLSD_MAX_FILE_MB)"
+            refused.append({"path": file.name, "reason": reason})
             continue
         target = uploads_dir / safe_filename(file.name)
         target.write_bytes(data)
