@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,11 +78,15 @@ def read_model_spec(folder: Path) -> ModelSpec:
 
 
 def make_session(model: Path | bytes):
-    """An onnxruntime CPU session. Graph-level fusions were applied at export time."""
+    """An onnxruntime CPU session running each call on one thread (see `OnnxEncoder.encode`).
+
+    Graph-level fusions were applied at export time.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings are about graph internals
+    options.intra_op_num_threads = 1
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
@@ -95,6 +101,16 @@ def mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 _NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+BATCH_TOKENS = 4096  # rows x length per run: big enough for efficient matmuls, small enough to
+# give every core a batch (256-token texts: 16 per batch)
+
+
+def worker_count() -> int:
+    """CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class OnnxEncoder:
@@ -147,11 +163,12 @@ class OnnxEncoder:
         long documents, truncated to max_seq_length, fill whole batches.
         """
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        size = max(1, batch_size)
         if self._pads:
+            size = max(1, batch_size)
             return [order[i : i + size] for i in range(0, len(order), size)]
         batches: list[list[int]] = []
         for i in order:
+            size = max(1, min(batch_size, BATCH_TOKENS // max(1, lengths[i])))
             if batches and len(batches[-1]) < size and lengths[batches[-1][0]] == lengths[i]:
                 batches[-1].append(i)
             else:
@@ -168,12 +185,25 @@ class OnnxEncoder:
         encodings = self._tokenizer.encode_batch(prepared)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         batches = self.batches([len(e.ids) for e in encodings], batch_size)
-        if progress:
-            from tqdm import tqdm
 
-            batches = tqdm(batches, desc="Embedding", unit="batch")
-        for rows in batches:
-            out[rows] = self._run(
-                [encodings[i].ids for i in rows], [encodings[i].type_ids for i in rows]
-            )
+        def run(rows: list[int]) -> None:
+            ids = [encodings[i].ids for i in rows]
+            out[rows] = self._run(ids, [encodings[i].type_ids for i in rows])
+
+        # One single-threaded run per core, batches in parallel (ORT releases the GIL): no
+        # per-operator thread synchronisation, so small batches scale and a busy machine
+        # wastes nothing on spinning threads (~20% less time than 2 threads per run here).
+        workers = min(worker_count(), len(batches))
+        pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        try:
+            done = pool.map(run, batches) if pool else map(run, batches)
+            if progress:
+                from tqdm import tqdm
+
+                done = tqdm(done, total=len(batches), desc="Embedding", unit="batch")
+            for _ in done:
+                pass
+        finally:
+            if pool is not None:
+                pool.shutdown()
         return out

@@ -196,6 +196,27 @@ def test_fingerprint_follows_weights_not_location(tmp_path):
     assert onnx_cache.model_fingerprint(read_model_spec(copy), memo) != fingerprint
 
 
+@pytest.mark.slow  # two processes export with torch at once
+def test_concurrent_first_use_builds_once(tmp_path):
+    cache = tmp_path / "models"
+    code = (
+        "import json\n"
+        "from ingest import onnx_cache\n"
+        "from ingest.embeddings import build_embedder\n"
+        f"e = build_embedder({MODEL!r}, 'onnx-int8', {str(cache)!r})\n"
+        "print(json.dumps({'backend': e.backend, 'built': onnx_cache.exports_built}))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    reports = [json.loads(p.communicate(timeout=600)[0].strip().splitlines()[-1]) for p in procs]
+    assert [r["backend"] for r in reports] == ["onnx-int8", "onnx-int8"]
+    assert sum(r["built"]["onnx"] for r in reports) == 1  # the lock: one builds, one waits
+    assert sum(r["built"]["onnx-int8"] for r in reports) == 1
+    assert not [p for p in export_dir(cache).iterdir() if p.name.endswith((".tmp", ".raw"))]
+
+
 def test_garbage_sidecar_is_rebuilt_not_trusted(cache_copy):
     folder = export_dir(cache_copy)
     (folder / "model-int8.onnx.json").write_text("{not json")
