@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import minimal_pdf
 
 from ui.critique import examples
 
@@ -10,31 +11,6 @@ RECIPE = (
     "Preheat the oven to 180 degrees. Mix flour, sugar and butter, add two eggs, and bake "
     "for forty minutes until golden. Let it cool before slicing."
 )
-
-
-def tiny_pdf(text: str) -> bytes:
-    """A one-page PDF with `text` in Helvetica (enough for pypdf to extract)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out, offsets = b"%PDF-1.4\n", []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return out
 
 
 @pytest.fixture
@@ -106,7 +82,7 @@ def test_level_choice_reaches_the_grader(critique_page):
     [
         ("design.txt", b"We frame churn prediction as binary classification.", "text/plain"),
         ("design.md", b"# Design\n\nRanking model with nDCG.", "text/markdown"),
-        ("design.pdf", tiny_pdf("Fraud model trained with a temporal split"), "application/pdf"),
+        ("design.pdf", minimal_pdf("Fraud model trained with a temporal split"), "application/pdf"),
     ],
 )
 def test_uploaded_design_is_read_into_the_text_box(critique_page, name, data, mime):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import minimal_pdf
 
 from core.errors import EmptyStoreError, InputError
 from core.settings import Settings
@@ -13,31 +14,6 @@ from ingest.pipeline import default_roots, ingest_paths, store_stats, stored_fil
 from ingest.readers import read_file, split_front_matter
 from ingest.store import open_store
 from tools.search import Retriever
-
-
-def _minimal_pdf(text: str) -> bytes:
-    """A valid one-page PDF with `text` drawn in Helvetica (no PDF library needed)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for i, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
 
 
 def test_front_matter_split_and_malformed_kept():
@@ -55,7 +31,7 @@ def test_readers_html_drops_scripts_and_keeps_headings(docs_dir):
 
 def test_reader_pdf_text(tmp_path):
     pdf = tmp_path / "doc.pdf"
-    pdf.write_bytes(_minimal_pdf("Shadow deployment mirrors live traffic"))
+    pdf.write_bytes(minimal_pdf("Shadow deployment mirrors live traffic"))
     assert "Shadow deployment mirrors live traffic" in read_file(pdf, "doc.pdf", 10**6).text
 
 
