@@ -26,6 +26,7 @@ from ingest.store import (
     Store,
     check_compatible,
     embed_metadata,
+    get_all,
     mark_changed,
     open_store,
     refresh_client,
@@ -89,7 +90,7 @@ def discover(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str], list
 
 def stored_files(store: Store) -> dict[str, dict]:
     """source -> {"hash", "count", "complete"} read from chunk metadata."""
-    got = store.collection.get(include=["metadatas"])
+    got = get_all(store, ["metadatas"])
     state: dict[str, dict] = {}
     for meta in got["metadatas"] or []:
         entry = state.setdefault(meta["source"], {"hashes": set(), "count": 0, "n": 0})
@@ -319,7 +320,7 @@ def _store_stats(settings: Settings) -> dict:
             "dimension": None,
             "doc_types": {},
         }
-    got = store.collection.get(include=["metadatas"])
+    got = get_all(store, ["metadatas"])
     sources: dict[str, dict] = {}
     for meta in got["metadatas"] or []:
         entry = sources.setdefault(

@@ -178,6 +178,29 @@ def open_store(
     return store
 
 
+# Records per read: one `get` of more than ~32k records with documents or metadata fails in
+# Chroma ("too many SQL variables", SQLite's limit), so whole-collection reads are paged.
+GET_PAGE = 10_000
+
+
+def get_all(store: Store, include: list[str]) -> dict[str, list]:
+    """Every record's id and the `include` fields ("documents", "metadatas"), in pages."""
+    out: dict[str, list] = {"ids": [], **{key: [] for key in include}}
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        page = store.collection.get(include=include, limit=GET_PAGE, offset=offset)
+        for i, cid in enumerate(page["ids"]):
+            if cid not in seen:  # a write between pages can shift a record into the next one
+                seen.add(cid)
+                out["ids"].append(cid)
+                for key in include:
+                    out[key].append(page[key][i])
+        if len(page["ids"]) < GET_PAGE:
+            return out
+        offset += GET_PAGE
+
+
 def mark_changed(store: Store, store_dir: Path, chroma_url: str | None) -> None:
     """Record a new generation in the collection metadata (readers compare it to refresh)."""
     # modify() replaces the whole metadata; `hnsw:*` keys are creation-time settings that

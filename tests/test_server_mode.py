@@ -183,3 +183,41 @@ def test_every_store_command_accepts_chroma_url():
             assert "--chroma-url" in options, f"mlsd {name} has --store but no --chroma-url"
             checked.append(name)
     assert {"ingest", "search", "stats"} <= set(checked)
+
+
+@pytest.mark.slow
+def test_a_store_past_sqlites_variable_limit(store_settings, docs_dir, embedder):
+    """Over 32,766 chunks one whole-collection read fails inside Chroma ("too many SQL
+    variables"); stats, incremental ingest and search read in pages and keep working."""
+    import numpy as np
+
+    from ingest.store import embed_metadata
+
+    settings = store_settings()
+    meta = embed_metadata(embedder.model_name, embedder.backend, embedder.dim)
+    store = open_store(settings.store_dir, settings.collection, settings.chroma_url, True, meta)
+    rng = np.random.default_rng(0)
+    n_files, per_file = 3300, 10  # 33,000 chunks, stored the way the pipeline stores them
+    for first in range(0, n_files, 500):
+        ids, docs, metas = [], [], []
+        for d in range(first, min(first + 500, n_files)):
+            for i in range(per_file):
+                ids.append(f"bulk/f{d}.md::{i:04d}::h{d}")
+                docs.append(f"## Part {i}\n\nBulk note {d} about wombat{d} ranking, part {i}.")
+                metas.append(
+                    {"source": f"bulk/f{d}.md", "title": f"F{d}", "section": f"F{d} > Part {i}"}
+                    | {"doc_type": "other", "chunk_index": i, "n_chunks": per_file}
+                    | {"file_hash": f"h{d}", "content_hash": f"h{d}{i}"}
+                )
+        vectors = rng.standard_normal((len(ids), embedder.dim)).astype("float32")
+        store.collection.upsert(ids=ids, documents=docs, metadatas=metas, embeddings=vectors)
+    total = n_files * per_file
+    assert store.count() == total > 32_766
+
+    files = stored_files(store)
+    assert len(files) == n_files and all(f["complete"] for f in files.values())
+    report = ingest_paths([docs_dir], settings, embedder=embedder)  # writes the manifest
+    assert report.ingested == 5 and report.chunks_total == total + report.chunks_added
+    assert store_stats(settings)["sources"] == n_files + 5
+    hits = Retriever(settings, embedder=embedder).search("wombat3217 ranking", k=3, mode="bm25")
+    assert hits[0].source == "bulk/f3217.md"

@@ -24,6 +24,7 @@ from ingest.store import (
     GENERATION_KEY,
     Store,
     check_compatible,
+    get_all,
     is_stale,
     open_store,
     server_errors,
@@ -176,7 +177,7 @@ class Retriever:
                 return cached["corpus"]
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError, TypeError):
             pass  # missing or stale cache: rebuild
-        got = store.collection.get(include=["documents", "metadatas"])
+        got = get_all(store, ["documents", "metadatas"])
         corpus = _Corpus(list(got["ids"]), list(got["documents"]), list(got["metadatas"]))
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
