@@ -80,6 +80,7 @@ def test_searches_and_asks_during_an_ingest(store_settings, docs_dir, embedder, 
     errors: list[str] = []
     ingest_done = threading.Event()
     stop = threading.Event()
+    after_done: set[int] = set()  # readers that finished a request started after the crash
 
     def reader(i: int) -> None:
         n = 0
@@ -96,6 +97,8 @@ def test_searches_and_asks_during_an_ingest(store_settings, docs_dir, embedder, 
                     seen.append((phase, deps.retriever.search(query, k=5, mode=mode)))
             except Exception:
                 errors.append(traceback.format_exc())
+            if phase == "after":
+                after_done.add(i)
             n += 1
 
     threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
@@ -104,7 +107,9 @@ def test_searches_and_asks_during_an_ingest(store_settings, docs_dir, embedder, 
     with pytest.raises(RuntimeError, match="injected crash"):
         ingest_paths([docs_dir], settings, embedder=embedder)
     ingest_done.set()
-    time.sleep(3)  # readers keep going on the store the crash left behind
+    deadline = time.monotonic() + 300  # every reader also reads the store the crash left
+    while len(after_done) < len(threads) and time.monotonic() < deadline and not errors:
+        time.sleep(0.2)
     stop.set()
     for thread in threads:
         thread.join(timeout=120)
