@@ -25,7 +25,6 @@ import math
 import os
 import re
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,6 +141,7 @@ def child_ingest(args: dict) -> dict:
 
 
 def child_search(args: dict) -> dict:
+    from bench.bench_ingest import percentiles
     from core.settings import Settings
     from ingest.embeddings import load_embedder
     from tools.search import Retriever
@@ -171,12 +171,6 @@ def child_search(args: dict) -> dict:
         out[name] = percentiles(samples)
     out["peak_rss_mb"] = peak_rss_mb()
     return out
-
-
-def percentiles(samples: list[float]) -> dict:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 2), "p95_ms": round(p95 * 1000, 2)}
 
 
 def run_child(kind: str, args: dict) -> dict:
