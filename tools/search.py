@@ -198,8 +198,9 @@ class Retriever:
         )
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
-    def bm25(self, query: str, n: int) -> list[tuple[str, float]]:
-        corpus = self.corpus()
+    def bm25(self, query: str, n: int, corpus: _Corpus | None = None) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score), best first; `corpus` reuses a snapshot already taken."""
+        corpus = corpus or self.corpus()
         return [(corpus.ids[i], score) for i, score in corpus.bm25.top(query, n)]
 
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
@@ -222,18 +223,18 @@ class Retriever:
             raise ConfigError(f"Unknown retrieval mode {mode!r}: choose one of {', '.join(MODES)}.")
         if k < 1:
             raise InputError(f"k must be at least 1 (got {k}).")
-        corpus = self.corpus()
+        corpus = self.corpus()  # one snapshot per search: hits and BM25 read the same table
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         if mode == "dense":
             ranked = self.dense(query, k)
             dense = dict(ranked)
         elif mode == "bm25":
-            ranked = self.bm25(query, k)
+            ranked = self.bm25(query, k, corpus)
             lexical = dict(ranked)
         else:
             depth = max(k, self.settings.hybrid_depth)
-            dense_list, bm25_list = self.dense(query, depth), self.bm25(query, depth)
+            dense_list, bm25_list = self.dense(query, depth), self.bm25(query, depth, corpus)
             dense, lexical = dict(dense_list), dict(bm25_list)
             ranked = self._fuse(dense_list, bm25_list)[:k]
         hits = []
