@@ -234,6 +234,7 @@ def bench_size(n: int, base: Path, common: dict, queries: list[str], modes: list
     write_synthetic(docs, n)
     result: dict = {"target_chunks": n, "generate_s": round(time.perf_counter() - start, 1)}
     result["load_avg_start"] = [round(x, 1) for x in os.getloadavg()]  # 2 shared cores
+    result["embed_chunks_per_s"] = common["model_info"]["chunks_per_s"]  # measured this run
     for store_mode in modes:
         server = Server(base / f"server{n}") if store_mode == "server" else None
         args = {
@@ -323,7 +324,8 @@ def main() -> None:
         common = {"vectors": embed_args["vectors"], "model_info": info}
         sizes = results.setdefault("sizes", {})
         for n in sorted(int(x) for x in args.sizes.split(",")):
-            sizes[str(n)] = bench_size(n, base, common, queries, args.modes.split(","))
+            point = bench_size(n, base, common, queries, args.modes.split(","))
+            sizes.setdefault(str(n), {}).update(point)  # other store modes of n are kept
             results["growth"] = growth(sizes)
             results["queries"] = len(queries)
             args.out.parent.mkdir(parents=True, exist_ok=True)
