@@ -272,3 +272,18 @@ def minimal_pdf(text: str) -> bytes:
         xref,
     )
     return bytes(out)
+
+
+def stored_ids(store_dir) -> list[str]:
+    """Sorted chunk ids of an embedded store, read by a fresh process (no cached client)."""
+    import json
+    import subprocess
+
+    code = (
+        "import chromadb,json,sys;c=chromadb.PersistentClient(path=sys.argv[1]);"
+        "print(json.dumps(sorted(c.get_collection('mlsd_corpus').get(include=[])['ids'])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(store_dir)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, stored_ids
 
 HIT_FIELDS = {"text", "source", "section", "title", "doc_type", "chunk_id", "score", "rank"}
 INGEST_FIELDS = {
@@ -114,16 +114,6 @@ def test_kill_during_ingest_then_rerun_converges(tmp_path):
     assert run_cli("ingest", str(docs), "--store", str(clean)).returncode == 0
     clean_stats = json.loads(run_cli("stats", "--store", str(clean), "--json").stdout)
 
-    def ids(store):
-        code = (
-            "import chromadb,json,sys;c=chromadb.PersistentClient(path=sys.argv[1]);"
-            "print(json.dumps(sorted(c.get_collection('mlsd_corpus').get(include=[])['ids'])))"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code, str(store)], capture_output=True, text=True, check=True
-        )
-        return json.loads(out.stdout)
-
     for kill_after in (1, 5):
         store = tmp_path / f"killed{kill_after}"
         proc = subprocess.Popen(
@@ -145,7 +135,7 @@ def test_kill_during_ingest_then_rerun_converges(tmp_path):
         rerun = run_cli("ingest", str(docs), "--store", str(store), "--json")
         assert rerun.returncode == 0, rerun.stderr
         assert json.loads(rerun.stdout)["unchanged"] >= kill_after - 1
-        assert ids(store) == ids(clean)
+        assert stored_ids(store) == stored_ids(clean)
         stats = json.loads(run_cli("stats", "--store", str(store), "--json").stdout)
         assert stats["chunks"] == clean_stats["chunks"]
         hits = run_cli("search", "temporal split leakage", "--store", str(store), "--json")

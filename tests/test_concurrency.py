@@ -15,7 +15,7 @@ import time
 import traceback
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, stored_ids
 
 from bench.synthetic import write_synthetic
 from core.errors import StoreBusyError
@@ -174,17 +174,6 @@ def test_second_ingest_waits_for_the_lock(docs_dir, make_settings, embedder, tmp
     assert report.ingested == 5 and not report.failed
 
 
-def _ids(store_dir) -> list[str]:
-    code = (
-        "import chromadb,json,sys;c=chromadb.PersistentClient(path=sys.argv[1]);"
-        "print(json.dumps(sorted(c.get_collection('mlsd_corpus').get(include=[])['ids'])))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(store_dir)], capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout)
-
-
 def _index_intact(store_dir) -> dict:
     """Query every stored vector in a fresh process: each must find itself first."""
     code = (
@@ -219,8 +208,8 @@ def test_two_ingest_processes_at_once(tmp_path):
         assert proc.returncode == 0, err
         reports.append(json.loads(out))
     assert sorted(r["ingested"] for r in reports) == [0, 20]  # one wrote, then one found it done
-    assert _ids(store) == _ids(clean)
-    assert _index_intact(store) == {"count": len(_ids(clean)), "self_missed": 0}
+    assert stored_ids(store) == stored_ids(clean)
+    assert _index_intact(store) == {"count": len(stored_ids(clean)), "self_missed": 0}
 
 
 @pytest.mark.slow
@@ -249,7 +238,7 @@ def test_writer_with_an_old_client_does_not_corrupt_the_store(tmp_path, embedder
     assert _index_intact(settings.store_dir) == {"count": 90, "self_missed": 0}
     # the long-lived reader sees the other process's chunks through the dense index too
     assert reader.search("model evaluation", k=3)  # notices the change, rereads the files
-    other_ids = {cid for cid in _ids(settings.store_dir) if cid.startswith("b/")}
+    other_ids = {cid for cid in stored_ids(settings.store_dir) if cid.startswith("b/")}
     dense = {cid for cid, _ in reader.dense("synthetic document section", 90)}
     assert other_ids <= dense
 
@@ -266,7 +255,7 @@ def test_kill_9_at_random_points_then_rerun_converges(tmp_path):
     write_synthetic(docs, 48, sections=4, words=60, seed=seed)  # 12 files
     clean = tmp_path / "clean"
     assert run_cli("ingest", str(docs), "--store", str(clean)).returncode == 0
-    expected = _ids(clean)
+    expected = stored_ids(clean)
     from ingest.embeddings import model_label
 
     for run in range(4):
@@ -308,7 +297,7 @@ def test_kill_9_at_random_points_then_rerun_converges(tmp_path):
         where = f"seed={seed} run={run} after_files={after_files} extra={extra:.2f}"
         rerun = run_cli("ingest", str(docs), "--store", str(store), "--json")
         assert rerun.returncode == 0, f"{where}: {rerun.stderr}"
-        assert _ids(store) == expected, where
+        assert stored_ids(store) == expected, where
         assert _index_intact(store) == {"count": len(expected), "self_missed": 0}, where
         hits = run_cli("search", "offline metrics", "--store", str(store), "--json")
         assert hits.returncode == 0 and json.loads(hits.stdout), where
