@@ -112,7 +112,7 @@ def search_latency(base: Path, embedder, n_chunks: int, queries: list[str]) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--chunks", type=int, default=10_000, help="0 skips the search part")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ingest.json")
     args = parser.parse_args()
     settings = Settings()
@@ -126,6 +126,8 @@ def main() -> None:
     # One-time process costs (llama-index import, NLTK punkt load in SentenceSplitter, the
     # model load) are measured apart: (b) and (d) both run warm, so the ratios compare work.
     warm_chunker_s, chunks = timed(lambda: corpus_chunks(settings))
+    # chromadb's import is the same kind of one-time cost for (b) as llama-index's is for (d)
+    store_import_s, _ = timed(lambda: __import__("chromadb"))
     texts = [c.embed_text for c in chunks]
     embedder.encode(texts[:32])  # warm-up
     results: dict = {
@@ -133,6 +135,7 @@ def main() -> None:
         "model": embedder.model_name,
         "corpus_chunks": len(chunks),
         "first_chunking_pass_s": round(warm_chunker_s, 3),  # includes one-time imports
+        "chromadb_import_s": round(store_import_s, 3),
     }
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -158,13 +161,15 @@ def main() -> None:
             for x in settings.golden_path.read_text().splitlines()
             if x.strip()
         ]
-        results["search_10k"] = search_latency(base, embedder, args.chunks, golden[:100])
+        if args.chunks:
+            results["search_10k"] = search_latency(base, embedder, args.chunks, golden[:100])
     results["targets_met"] = {
         "b_over_a<=1.15": results["b_over_a"] <= 1.15,
         "c_over_b<=0.03": results["c_over_b"] <= 0.03,
         "d_over_b>=1.25": results["d_over_b"] >= 1.25,
-        "hybrid_p95<=25ms": results["search_10k"]["hybrid"]["p95_ms"] <= 25,
     }
+    if "search_10k" in results:
+        results["targets_met"]["hybrid_p95<=25ms"] = results["search_10k"]["hybrid"]["p95_ms"] <= 25
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))

@@ -107,11 +107,18 @@ def stored_files(store: Store) -> dict[str, dict]:
     }
 
 
-def _delete_source(store: Store, source: str) -> int:
-    ids = store.collection.get(where={"source": source}, include=[])["ids"]
-    if ids:
-        store.collection.delete(ids=ids)
-    return len(ids)
+def _delete_sources(store: Store, sources: list[str], max_batch: int) -> int:
+    """Delete every chunk of these sources; a few calls, however many files (writes are the
+    slow part of a Chroma call, so one call per file would cost more than the work)."""
+    deleted = 0
+    for start in range(0, len(sources), 100):  # bounded `$in` lists
+        group = sources[start : start + 100]
+        where = {"source": group[0]} if len(group) == 1 else {"source": {"$in": group}}
+        ids = store.collection.get(where=where, include=[])["ids"]
+        for first in range(0, len(ids), max_batch):
+            store.collection.delete(ids=ids[first : first + max_batch])
+        deleted += len(ids)
+    return deleted
 
 
 def _add_chunks(store: Store, chunks: list[Chunk], vectors, max_batch: int) -> None:
@@ -285,20 +292,22 @@ def _ingest_into(store, paths, settings, model, report, prune, progress) -> None
     if store is None:  # nothing stored and nothing to store
         return
     max_batch = store.client.get_max_batch_size()
-    offset = 0
+    # Delete the changed files' old chunks, then add the new ones in as few calls as the batch
+    # limit allows. A kill anywhere leaves files absent or incomplete (fewer chunks than their
+    # recorded count), and the next run redoes exactly those.
+    report.chunks_deleted += _delete_sources(store, [source for source, _ in pending], max_batch)
+    if all_chunks:
+        _add_chunks(store, all_chunks, vectors, max_batch)
     for source, chunks in pending:
-        # delete first, then add: a kill in between leaves an incomplete file the next run redoes
-        report.chunks_deleted += _delete_source(store, source)
-        _add_chunks(store, chunks, vectors[offset : offset + len(chunks)], max_batch)
-        offset += len(chunks)
         report.chunks_added += len(chunks)
         report.ingested += 1
         log.info("stored %s (%d chunks)", source, len(chunks))
 
     if prune:
         seen = {source for _, source in files}
-        for source in sorted(set(existing) - seen):
-            report.chunks_deleted += _delete_source(store, source)
+        gone = sorted(set(existing) - seen)
+        report.chunks_deleted += _delete_sources(store, gone, max_batch)
+        for source in gone:
             log.info("pruned %s", source)
 
 
