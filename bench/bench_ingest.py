@@ -140,8 +140,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         s = Settings(store_dir=base / "store", model_cache_dir=settings.model_cache_dir)
-        a, _ = timed(lambda: embedder.encode(texts, batch_size=settings.embed_batch_size))
+
+        def encode_all():
+            return timed(lambda: embedder.encode(texts, batch_size=settings.embed_batch_size))[0]
+
+        # The floor is the faster of two encodes, one on each side of (b): a noisy machine
+        # must not make the floor look slower than the ingest that contains it.
+        a = encode_all()
         b, _ = timed(lambda: ingest_paths([settings.corpus_dir], s, embedder=embedder))
+        a = min(a, encode_all())
         c, _ = timed(lambda: ingest_paths([settings.corpus_dir], s, embedder=embedder))
         d = llama_index_default(settings, embedder)
         results.update(
