@@ -17,10 +17,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.errors import IngestFileError, StoreBusyError
+from core.errors import IngestFileError
 from core.settings import Settings
 from ingest.chunking import Chunk, chunk_document, file_fingerprint
 from ingest.embeddings import Embedder, load_embedder, model_label
+from ingest.locking import ingest_lock
 from ingest.readers import is_supported, read_file
 from ingest.store import (
     Store,
@@ -145,43 +146,6 @@ def write_manifest(store_dir: Path, store: Store, files: dict[str, dict]) -> Non
     os.replace(tmp, store_dir / "manifest.json")
 
 
-def _lock(settings: Settings, timeout: float | None = None):
-    from filelock import FileLock, Timeout
-
-    settings.store_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(settings.store_dir / "ingest.lock"))
-    timeout = settings.ingest_lock_timeout_s if timeout is None else timeout
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout as exc:
-        raise StoreBusyError(
-            f"Another ingest holds the lock on {settings.store_dir} "
-            f"(waited {timeout:.0f} s): wait for it to finish, or use "
-            "server mode (MLSD_CHROMA_URL) for several writers."
-        ) from exc
-    return lock
-
-
-def reopen_if_idle(settings: Settings) -> tuple[bool, Store | None]:
-    """Embedded mode: reread the store files in this process, unless an ingest is writing.
-
-    For long-lived readers whose client went stale (`ingest.store.is_stale`): returns (True,
-    the freshly opened store or None), or (False, None) while an ingest holds the lock (the
-    reader then keeps its old, consistent view and tries again on its next search).
-    """
-    try:
-        lock = _lock(settings, timeout=0)
-    except StoreBusyError:
-        return False, None
-    except OSError:  # a read-only store folder: nobody can be writing it
-        lock = None
-    try:
-        return True, open_store(settings.store_dir, settings.collection, fresh=True)
-    finally:
-        if lock is not None:
-            lock.release()
-
-
 def ingest_paths(
     paths: list[Path],
     settings: Settings,
@@ -194,7 +158,7 @@ def ingest_paths(
     started = time.perf_counter()
     report = IngestReport()
     with server_errors(settings.chroma_url):
-        lock = None if settings.chroma_url else _lock(settings)
+        lock = None if settings.chroma_url else ingest_lock(settings)
         try:
             _ingest_run(paths, settings, report, prune, reset, embedder, progress)
         finally:
@@ -241,7 +205,11 @@ class _LazyEmbedder:
 
 
 def _ingest_into(store, paths, settings, model, report, prune, progress) -> None:
-    files, report.skipped, report.failed = discover(paths)
+    files, skipped, report.failed = discover(paths)
+    # The rubric sits in corpus/ beside the documents: it is the grader's data, not an
+    # unsupported document, so it is not reported as skipped.
+    rubric = settings.rubric_path.resolve()
+    report.skipped = [p for p in skipped if Path(p).resolve() != rubric]
     report.files_seen = len(files)
     existing = stored_files(store) if store is not None else {}
     max_bytes = int(settings.max_file_mb * 1024 * 1024)

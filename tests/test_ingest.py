@@ -186,3 +186,11 @@ def test_default_ingest_with_prune_keeps_uploaded_files(
     store = open_store(settings.store_dir, settings.collection)
     assert "my-notes.md" in stored_files(store)
     assert default_roots(make_settings(uploads_dir=tmp_path / "none")) == [Settings().corpus_dir]
+
+
+def test_rubric_beside_the_documents_is_not_reported_as_skipped(docs_dir, make_settings, embedder):
+    (docs_dir / "rubric.yaml").write_text("stages: []\n")
+    settings = make_settings(rubric_path=docs_dir / "rubric.yaml")
+    report = ingest_paths([docs_dir], settings, embedder=embedder)
+    assert report.skipped == [str(docs_dir / "table.csv")]  # other unsupported files still are
+    assert "rubric.yaml" not in store_stats(settings)["files"]

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from core.errors import ConfigError, EmptyStoreError, InputError
 from core.settings import Settings
 from ingest.embeddings import Embedder, load_embedder
-from ingest.pipeline import reopen_if_idle
+from ingest.locking import reopen_if_idle
 from ingest.store import (
     GENERATION_KEY,
     Store,
