@@ -260,6 +260,11 @@ def _ingest_into(store, paths, settings, model, report, prune, progress) -> None
     if store is None:  # nothing stored and nothing to store
         return
     max_batch = store.client.get_max_batch_size()
+    gone = sorted(set(existing) - {source for _, source in files}) if prune else []
+    if pending or gone:
+        # A new generation before the first write, not only after the last: other processes
+        # then reread the files once this run ends, even if it is killed before finishing.
+        mark_changed(store, settings.store_dir, settings.chroma_url)
     # Delete the changed files' old chunks, then add the new ones in as few calls as the batch
     # limit allows. A kill anywhere leaves files absent or incomplete (fewer chunks than their
     # recorded count), and the next run redoes exactly those.
@@ -271,12 +276,9 @@ def _ingest_into(store, paths, settings, model, report, prune, progress) -> None
         report.ingested += 1
         log.info("stored %s (%d chunks)", source, len(chunks))
 
-    if prune:
-        seen = {source for _, source in files}
-        gone = sorted(set(existing) - seen)
-        report.chunks_deleted += _delete_sources(store, gone, max_batch)
-        for source in gone:
-            log.info("pruned %s", source)
+    report.chunks_deleted += _delete_sources(store, gone, max_batch)
+    for source in gone:
+        log.info("pruned %s", source)
 
 
 def store_stats(settings: Settings) -> dict:

@@ -301,3 +301,55 @@ def test_kill_9_at_random_points_then_rerun_converges(tmp_path):
         assert _index_intact(store) == {"count": len(expected), "self_missed": 0}, where
         hits = run_cli("search", "offline metrics", "--store", str(store), "--json")
         assert hits.returncode == 0 and json.loads(hits.stdout), where
+
+
+_DIES_BEFORE_THE_FINAL_GENERATION = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from core.settings import Settings
+from ingest import pipeline
+
+written = []
+real_into, real_mark = pipeline._ingest_into, pipeline.mark_changed
+
+def into(*args, **kwargs):
+    real_into(*args, **kwargs)
+    written.append(True)
+
+def mark(*args, **kwargs):
+    if written:  # every chunk is stored: killed just before the run's closing bookkeeping
+        os._exit(9)
+    real_mark(*args, **kwargs)
+
+pipeline._ingest_into, pipeline.mark_changed = into, mark
+pipeline.ingest_paths([Path(sys.argv[1])], Settings(store_dir=Path(sys.argv[2])))
+"""
+
+
+def test_reader_sees_the_files_a_killed_ingest_completed(tmp_path, embedder):
+    """Another process ingests and is killed after writing: the long-lived reader's dense
+    index must still catch up (it used to stay stale until the next completed ingest)."""
+    from core.settings import Settings
+
+    settings = Settings(store_dir=tmp_path / "store")
+    write_synthetic(tmp_path / "a" / "a", 20, sections=2, words=40, seed=1)
+    write_synthetic(tmp_path / "b" / "b", 20, sections=2, words=40, seed=2)
+    ingest_paths([tmp_path / "a"], settings, embedder=embedder)
+    reader = Retriever(settings, embedder=embedder)
+    assert reader.search("model evaluation", k=3)
+
+    killed = subprocess.run(
+        [sys.executable, "-c", _DIES_BEFORE_THE_FINAL_GENERATION]
+        + [str(tmp_path / "b"), str(settings.store_dir), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == 9, killed.stderr[-800:]
+    other_ids = {cid for cid in stored_ids(settings.store_dir) if cid.startswith("b/")}
+    files = stored_files(open_store(settings.store_dir, settings.collection))
+    assert other_ids and all(info["complete"] for src, info in files.items())
+    assert reader.search("model evaluation", k=3)  # notices the new generation, rereads
+    dense = {cid for cid, _ in reader.dense("synthetic document section", 40)}
+    assert other_ids <= dense
