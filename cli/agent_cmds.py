@@ -40,11 +40,17 @@ def _stream(events, echo: bool):
     from agents.events import Final, TextDelta, ToolCall
 
     final = None
+    held = ""  # trailing newlines, printed only if more text follows (the caller ends the line)
     for event in events:
         if isinstance(event, Final):
             final = event
         elif echo and isinstance(event, TextDelta):
-            typer.echo(_safe(event.text), nl=False)
+            text = _safe(event.text)
+            body = text.rstrip("\n")
+            if body:
+                typer.echo(held + body, nl=False)
+                held = ""
+            held += text[len(body) :]
             sys.stdout.flush()
         elif echo and isinstance(event, ToolCall) and sys.stderr.isatty():
             typer.echo(f"· {event.name}", err=True)
