@@ -49,7 +49,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 bench: ingest
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .mlsd .pytest_cache
