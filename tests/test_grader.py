@@ -382,3 +382,101 @@ def test_terse_weak_design_is_graded_not_rejected(grade):
     assert 0 < report.overall < 30
     flags = {flag for stage in report.stages for flag in stage.red_flags}
     assert {"random_split_temporal", "no_monitoring", "no_baseline"} <= flags
+
+
+# -- negation: a practice the design says it will not do is not evidence ----------------
+
+
+def criterion(report: CritiqueReport, criterion_id: str):
+    return next(c for s in report.stages for c in s.criteria if c.id == criterion_id)
+
+
+def red_flags(report: CritiqueReport) -> set[str]:
+    return {flag for s in report.stages for flag in s.red_flags}
+
+
+def test_negated_twin_loses_monitoring_credit_and_gets_the_red_flag(graded, grade):
+    """strong_negated.md is strong.md saying it will not monitor, alert or retrain."""
+    strong, twin = graded[("strong", "senior")], grade(design("strong_negated"))
+    assert criterion(strong, "drift_data_quality").status == "met"
+    assert criterion(twin, "drift_data_quality").status == "missing"
+    assert "no_monitoring" not in red_flags(strong)
+    assert "no_monitoring" in stage_of(twin, "monitoring").red_flags
+    assert stage_of(twin, "monitoring").score < stage_of(strong, "monitoring").score
+    assert twin.overall < strong.overall
+    negated = [line for line in design("strong_negated").splitlines() if "won't monitor" in line]
+    assert negated
+    for c in stage_of(twin, "monitoring").criteria:
+        assert not (c.evidence and c.evidence in negated[0]), c.id
+    assert criterion(twin, "fallbacks").evidence != "The ranker ships without any fallback."
+    # stages the twin does not touch keep their scores
+    for stage_id in ("problem_framing", "data_features", "modeling", "evaluation"):
+        assert stage_of(twin, stage_id).score == stage_of(strong, stage_id).score
+
+
+NEGATED_PAIRS = [  # (criterion, red flag about its absence or None, affirmed, negated)
+    (
+        "drift_data_quality",
+        "no_monitoring",
+        "There is drift monitoring on every feature.",
+        "There is no monitoring.",
+    ),
+    (
+        "drift_data_quality",
+        "no_monitoring",
+        "We will monitor feature drift and alert the owning team.",
+        "We won't monitor feature drift or alert anyone.",
+    ),
+    ("ab_test", "no_online_test", "We run an A/B test for two weeks.", "We skip A/B testing."),
+    (
+        "offline_protocol",
+        None,
+        "We keep a holdout set from the last week.",
+        "There is no holdout set.",
+    ),
+    (
+        "alerting_retraining",
+        None,
+        "We retrain the model every week.",
+        "We will not retrain the model.",
+    ),
+    (
+        "fallbacks",
+        None,
+        "The service falls back to popular articles when the model is down.",
+        "The service runs without any fallback.",
+    ),
+]
+
+
+@pytest.mark.parametrize("criterion_id, flag, affirmed, negated", NEGATED_PAIRS)
+def test_a_negated_mention_is_not_evidence(grade, graded, criterion_id, flag, affirmed, negated):
+    """Added to the weak design (which lacks all of these), the affirmed sentence is evidence
+    for the criterion and silences its red flag; the negated one is neither."""
+    weak = graded[("weak", "senior")]
+    said = grade(f"{design('weak')}\n\n{affirmed}")
+    denied = grade(f"{design('weak')}\n\n{negated}")
+    assert criterion(weak, criterion_id).status == "missing"
+    assert criterion(said, criterion_id).status != "missing"
+    assert criterion(denied, criterion_id).status == "missing"
+    assert all(c.evidence != negated for s in denied.stages for c in s.criteria)
+    if flag:
+        assert flag in red_flags(weak) and flag in red_flags(denied)
+        assert flag not in red_flags(said)
+
+
+UNRELATED_NEGATIVES = [  # (criterion, a genuine mention that contains a negative elsewhere)
+    ("drift_data_quality", "We monitor drift so that we do not serve stale models."),
+    ("drift_data_quality", "No PII leaves the region; we monitor feature drift daily."),
+    ("splits_leakage", "We split by time so that nothing from the future leaks into training."),
+    ("latency_and_mode", "Scoring happens per request with a latency of no more than 100 ms."),
+]
+
+
+@pytest.mark.parametrize("criterion_id, sentence", UNRELATED_NEGATIVES)
+def test_a_negative_elsewhere_in_the_sentence_keeps_its_credit(grade, criterion_id, sentence):
+    report = grade(f"{design('weak')}\n\n{sentence}")
+    found = criterion(report, criterion_id)
+    assert found.status != "missing" and found.evidence == sentence
+    if criterion_id == "drift_data_quality":
+        assert "no_monitoring" not in red_flags(report)

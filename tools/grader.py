@@ -1,11 +1,12 @@
 """The deterministic design grader: a pasted ML system design scored against the rubric.
 
 `grade_design` splits the design into sentences, judges every rubric criterion met / partial /
-missing from verbatim evidence (embedding similarity plus concept phrases), detects red flags
-from the rubric's detect specs, scores each stage and the whole design for a level, links the
-corpus passage that teaches each missing criterion, and lays the rubric's time budget next to
-how much of the design each stage got. The pasted text is data: sentences addressed to the
-grader are set aside and can neither add nor remove evidence. Same input, same output.
+missing from verbatim evidence (embedding similarity plus concept phrases; a negated mention
+such as "we won't monitor it" is not evidence), detects red flags from the rubric's detect
+specs, scores each stage and the whole design for a level, links the corpus passage that
+teaches each missing criterion, and lays the rubric's time budget next to how much of the
+design each stage got. The pasted text is data: sentences addressed to the grader are set
+aside and can neither add nor remove evidence. Same input, same output.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tools.grader_match import (
     judge_criteria,
     phrase_hits,
 )
+from tools.grader_negation import negated_evidence
 from tools.grader_refs import Reference, references_for
 from tools.grader_report import render_markdown, summarize
 from tools.grader_text import (
@@ -168,6 +170,12 @@ def grade_design(
     desc, sims = index.similarity(vectors)
     hits = phrase_hits(evidence, index)
     attribute_stages(evidence, hits, sims, index, rubric)
+    # a sentence that negates a criterion's concept ("we won't monitor the model") is no
+    # evidence for it, neither by phrase nor by similarity
+    blocked = negated_evidence(evidence, index.criteria, rubric)
+    for i, j in zip(*np.nonzero(blocked)):
+        hits[i][j] = []
+    desc, sims = np.where(blocked, -1.0, desc), np.where(blocked, -1.0, sims)
     judgements = judge_criteria(evidence, hits, desc, sims, index)
     for j in judgements.values():  # a quote that is not verbatim in the design is not evidence
         if j.status != "missing" and (not j.evidence or j.evidence not in design):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.grader_text import Passage, find_phrases, first_position, normalize
+from tools.grader_negation import affirmed_phrases, first_affirmed, negation_spans
+from tools.grader_text import Passage, find_phrases, normalize
 from tools.rubric import Criterion, RedFlag, Rubric
 
 log = logging.getLogger(__name__)
@@ -139,17 +140,21 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
 def phrase_hits(passages: list[Passage], index: CriterionIndex) -> list[list[list[str]]]:
     """hits[i][j]: the concept phrases of criterion j found in passage i or in the heading it
     sits under (a section titled "Labels" or "Summary" names its concept once for each of
-    its sentences; a heading alone is never evidence, it has no sentence to quote)."""
+    its sentences; a heading alone is never evidence, it has no sentence to quote). Negated
+    occurrences ("we won't retrain") are not hits (`grader_negation`)."""
     by_heading: dict[str, list[list[str]]] = {}
     out = []
     for p in passages:
         if p.heading not in by_heading:
-            norm = normalize(p.heading)
-            by_heading[p.heading] = [find_phrases(norm, c.phrases) for _, c in index.criteria]
+            norm, spans = normalize(p.heading), negation_spans(p.heading)
+            by_heading[p.heading] = [
+                affirmed_phrases(norm, c.phrases, spans) for _, c in index.criteria
+            ]
         titled = by_heading[p.heading]
+        spans = negation_spans(p.text)
         row = []
         for j, (_, c) in enumerate(index.criteria):
-            own = find_phrases(p.norm, c.phrases)
+            own = affirmed_phrases(p.norm, c.phrases, spans)
             row.append(own + [x for x in titled[j] if x not in own])
         out.append(row)
     return out
@@ -278,13 +283,19 @@ class FlagHit:
 
 
 def detect_red_flags(passages: list[Passage], flags: list[RedFlag]) -> list[FlagHit]:
-    """Evaluate each red flag's detect spec on the evidence sentences, in design order."""
+    """Evaluate each red flag's detect spec on the evidence sentences, in design order.
+    Negated mentions do not count: "we won't monitor it" leaves `no_monitoring` firing."""
     norms = [p.norm for p in passages]
     joined = "".join(norms)  # each norm starts and ends with a space: offsets stay ordered
-    starts, offset = [], 0
-    for norm in norms:
+    starts, spans, offset = [], [], 0
+    for p, norm in zip(passages, norms):
         starts.append(offset)
+        spans.extend((offset + a, offset + b) for a, b in negation_spans(p.text))
         offset += len(norm)
+    negated = tuple(spans)
+
+    def found(phrases: list[str]) -> bool:
+        return first_affirmed(joined, phrases, negated) is not None
 
     def sentence_at(pos: int | None) -> str:
         if pos is None or not passages:
@@ -296,16 +307,16 @@ def detect_red_flags(passages: list[Passage], flags: list[RedFlag]) -> list[Flag
     for flag in flags:
         spec = flag.detect
         if spec.kind == "absent":
-            if not find_phrases(joined, spec.phrases):
+            if not found(spec.phrases):
                 hits.append(FlagHit(flag, ""))
         elif spec.kind == "before":
-            first = first_position(joined, spec.first)
-            then = first_position(joined, spec.then)
+            first = first_affirmed(joined, spec.first, negated)
+            then = first_affirmed(joined, spec.then, negated)
             if then is None or (first is not None and first < then):
                 hits.append(FlagHit(flag, sentence_at(first)))
         elif spec.kind == "present_without":
-            where = first_position(joined, spec.phrases)
+            where = first_affirmed(joined, spec.phrases, negated)
             context_ok = all(find_phrases(joined, group) for group in spec.context)
-            if where is not None and context_ok and not find_phrases(joined, spec.unless):
+            if where is not None and context_ok and not found(spec.unless):
                 hits.append(FlagHit(flag, sentence_at(where)))
     return hits
