@@ -3,6 +3,8 @@
 Designs: strong (complete, headed), partial (plain paragraphs, no monitoring or online test),
 weak (four sentences), off-topic (recipe, poem), the strong and weak ones with instructions to
 the grader injected, a very long one (monitoring only after the word limit) and an empty one.
+Also: strong_negated (strong saying it will not monitor), two strong generative-AI answers
+(genai_support_rag, genai_code_completion) and a weak one (genai_weak).
 """
 
 from __future__ import annotations
@@ -480,3 +482,50 @@ def test_a_negative_elsewhere_in_the_sentence_keeps_its_credit(grade, criterion_
     assert found.status != "missing" and found.evidence == sentence
     if criterion_id == "drift_data_quality":
         assert "no_monitoring" not in red_flags(report)
+
+
+# -- generative-AI designs ----------------------------------------------------------------
+
+GENAI = ["genai_support_rag", "genai_code_completion"]  # strong senior answers, ~1,500 words
+
+
+@pytest.fixture(scope="module")
+def genai_graded(grade) -> dict[tuple[str, str], CritiqueReport]:
+    names = [*GENAI, "genai_weak"]
+    return {(name, level): grade(design(name), level) for name in names for level in LEVELS}
+
+
+def test_strong_genai_designs_score_close_to_strong_and_far_above_partial(graded, genai_graded):
+    """The rubric's wording is not tied to ranking and tabular problems: a strong RAG or
+    code-generation answer is graded like the strong ranking answer."""
+    strong, partial = graded[("strong", "senior")], graded[("partial", "senior")]
+    for name in GENAI:
+        report = genai_graded[(name, "senior")]
+        assert report.is_design
+        assert strong.overall - 20 <= report.overall, (name, report.overall, strong.overall)
+        assert report.overall >= 75 and report.overall > partial.overall + 30, name
+        low = [(s.id, s.score) for s in report.stages if s.score < 55]
+        assert not low, (name, low)
+        # the stages genAI wording used to miss
+        for stage_id in ("high_level_design", "data_features", "evaluation"):
+            assert stage_of(report, stage_id).score > stage_of(partial, stage_id).score
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_genai_vocabulary_gives_a_weak_genai_design_no_free_points(graded, genai_graded, level):
+    weak = genai_graded[("genai_weak", level)]
+    assert weak.is_design
+    assert weak.overall <= 25 and weak.overall < graded[("partial", level)].overall
+    for name in GENAI:
+        assert genai_graded[(name, level)].overall > graded[("partial", level)].overall
+    flags = red_flags(weak)
+    assert {"no_baseline", "no_online_test", "no_monitoring", "no_safe_rollout"} <= flags
+
+
+@pytest.mark.parametrize("name", [*GENAI, "genai_weak"])
+def test_genai_evidence_quotes_are_verbatim(genai_graded, name):
+    text = design(name)
+    for s in genai_graded[(name, "senior")].stages:
+        for c in s.criteria:
+            assert (c.status == "missing") == (c.evidence == "")
+            assert c.evidence in text, (s.id, c.id)
