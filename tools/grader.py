@@ -27,7 +27,7 @@ from tools.grader_match import (
     judge_criteria,
     phrase_hits,
 )
-from tools.grader_negation import negated_evidence
+from tools.grader_negation import drop_negated
 from tools.grader_refs import Reference, references_for
 from tools.grader_report import render_markdown, summarize
 from tools.grader_text import (
@@ -170,13 +170,8 @@ def grade_design(
     desc, sims = index.similarity(vectors)
     hits = phrase_hits(evidence, index)
     attribute_stages(evidence, hits, sims, index, rubric)
-    # a sentence that negates a criterion's concept ("we won't monitor the model") is no
-    # evidence for it, neither by phrase nor by similarity
-    blocked = negated_evidence(evidence, index.criteria, rubric)
-    for i, j in zip(*np.nonzero(blocked)):
-        hits[i][j] = []
-    desc, sims = np.where(blocked, -1.0, desc), np.where(blocked, -1.0, sims)
-    judgements = judge_criteria(evidence, hits, desc, sims, index)
+    affirmed = drop_negated(evidence, hits, desc, sims, index.criteria, rubric)
+    judgements = judge_criteria(evidence, hits, *affirmed, index)
     for j in judgements.values():  # a quote that is not verbatim in the design is not evidence
         if j.status != "missing" and (not j.evidence or j.evidence not in design):
             j.status, j.evidence, j.phrases = "missing", "", []

@@ -222,3 +222,20 @@ def negated_evidence(passages: list[Passage], criteria: list, rubric: Rubric) ->
             if stage_negated[sid] or negated_phrases(p.norm, criterion.phrases, spans):
                 blocked[i, j] = True
     return blocked
+
+
+def drop_negated(
+    passages: list[Passage],
+    hits: list[list[list[str]]],
+    desc: np.ndarray,
+    sims: np.ndarray,
+    criteria: list,
+    rubric: Rubric,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Take the evidence a sentence negates away from its criteria: their phrase hits are
+    cleared in place and (desc, sims) are returned with those cells at -1, so neither a
+    phrase nor similarity can make "we won't monitor the model" evidence for monitoring."""
+    blocked = negated_evidence(passages, criteria, rubric)
+    for i, j in zip(*np.nonzero(blocked)):
+        hits[i][j] = []
+    return np.where(blocked, -1.0, desc), np.where(blocked, -1.0, sims)
