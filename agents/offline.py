@@ -2,8 +2,8 @@
 
 Every sentence of an answer is quoted from a retrieved passage (see `agents.compose`), so
 it cannot state anything the material does not say. A question the material does not
-cover (best passage cosine under `Settings.answer_min_similarity`, or a question whose
-distinctive words the corpus never uses) is declined with the nearest topics instead.
+cover (see `agents.scope`: weak passages, meaning carried by words or names the passages
+never use, or nothing quotable about its subject) is declined with the nearest topics.
 """
 
 from __future__ import annotations
@@ -17,17 +17,12 @@ from agents.compose import SentenceVectors, compose
 from agents.critique import run_critique
 from agents.events import Event, Final, Message, TextDelta, ToolCall, ToolResult
 from agents.router import Route, resolve_follow_up, route
-from tools.bm25 import tokenize
+from agents.scope import Scope, check_answer, check_question
 from tools.deps import Deps
 from tools.search import Hit
 
 log = logging.getLogger(__name__)
 
-# Words of the question the corpus never uses (stems not in the BM25 vocabulary). A question
-# that is mostly unknown words and only moderately similar to its best passage is about
-# something else ("Kubernetes YAML", "salary negotiation"). Tuned on the golden set.
-UNKNOWN_WORD_SHARE = 0.28
-UNKNOWN_WORD_MAX_SIMILARITY = 0.5
 EXTRA_PASSAGES = 3
 
 
@@ -127,13 +122,17 @@ class OfflineAgent:
 
         query_vec = self.vectors().encode([query])[0]
         composed = None
-        if self._in_scope(query, hits):
+        scope = self._scope(query, query_vec, hits)
+        if scope.ok:
             composed = compose(
                 query, query_vec, hits, self.vectors(), self.settings.answer_max_sentences
             )
-        if composed is None or not composed.answer:
+            sentences = [sentence for sentence, _ in composed.sentences]
+            scope = check_answer(query_vec, sentences, self.vectors().encode)
+        if not scope.ok or composed is None or not composed.answer:
+            log.debug("declined (%s %s): %s", scope.reason, scope.detail, query[:80])
             out.extend(hits)  # declined: the nearest passages are what it was based on
-            yield from self._decline(hits)
+            yield from self._decline(hits, scope)
             return
         by_id = {h.chunk_id: h for h in hits}
         out.extend(by_id[c.chunk_id] for c in composed.citations)  # the passages quoted
@@ -143,27 +142,30 @@ class OfflineAgent:
             Final(answer=composed.answer, citations=composed.citations, route="question")
         )
 
-    def _in_scope(self, query: str, hits: list[Hit]) -> bool:
-        if not hits:
-            return False
+    def _scope(self, query: str, query_vec, hits: list[Hit]) -> Scope:
         dense = [h.dense_score for h in hits if h.dense_score is not None]
-        if not dense:  # BM25-only search: ask the dense index for its best cosine
+        if hits and not dense:  # BM25-only search: ask the dense index for its best cosine
             dense = [score for _, score in self.deps.retriever.dense(query, 1)]
-        best = float(max(dense, default=0.0))
-        if best < self.settings.answer_min_similarity:
-            return False
-        words = tokenize(query)
-        vocab = self.deps.retriever.corpus().bm25.vocab
-        unknown = sum(1 for w in words if w not in vocab) / max(len(words), 1)
-        return not (unknown >= UNKNOWN_WORD_SHARE and best < UNKNOWN_WORD_MAX_SIMILARITY)
+        return check_question(
+            query,
+            query_vec,
+            hits,
+            float(max(dense, default=0.0)),
+            self.deps.retriever.corpus().bm25,
+            self.vectors().encode,
+            self.settings.answer_min_similarity,
+        )
 
-    def _decline(self, hits: list[Hit]) -> Iterator[Event]:
+    def _decline(self, hits: list[Hit], scope: Scope) -> Iterator[Event]:
         topics: list[str] = []
         for hit in hits:
             topic = f"{hit.section} ({hit.source})"
             if topic not in topics and not any(hit.source in t for t in topics):
                 topics.append(topic)
-        answer = "The study material does not cover this, so I will not guess an answer."
+        answer = "The study material does not cover this"
+        if scope.reason == "unmatched_name":
+            answer += f" (it never mentions {scope.detail})"
+        answer += ", so I will not guess an answer."
         if topics:
             answer += " The nearest topics it does cover:\n" + "\n".join(
                 f"- {t}" for t in topics[:3]
