@@ -52,9 +52,11 @@ class SentenceVectors:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            # Small length-sorted batches waste no padding; 40 words carry a sentence's topic.
+            # One sentence per run: the int8 scorer quantizes activations per batch, so a
+            # sentence's vector would depend on its batch mates (cosine ~0.99), and an answer
+            # on what was asked before. 40 words carry a sentence's topic.
             clipped = [" ".join(t.split()[:40]) for t in missing]
-            vectors = self.embedder.encode(clipped, batch_size=8)
+            vectors = self.embedder.encode(clipped, batch_size=1)
             with self._lock:
                 for text, vector in zip(missing, vectors):
                     self._cache[text] = vector

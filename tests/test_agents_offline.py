@@ -337,3 +337,31 @@ def test_decline_names_what_the_material_never_mentions_but_names_as_context_pas
     ):
         final = agent.answer(question).final
         assert final.route == "question" and final.citations, question
+
+
+def test_answer_does_not_depend_on_what_was_asked_before(agent, corpus_settings, embedder):
+    """Sentence vectors must not depend on their batch mates (the int8 scorer quantizes
+    activations per batch): the same question gets the same answer in a fresh process and
+    after other questions filled the sentence cache."""
+    from agents.compose import SentenceVectors
+    from agents.offline import OfflineAgent
+    from tools.deps import Deps
+
+    scorer = agent.vectors().embedder
+    same_length = [
+        "Monitor the feature distributions daily with PSI.",
+        "Log every impression with the served features.",
+        "Calibrate the scores with isotonic regression.",
+    ]
+    alone = [SentenceVectors(scorer).encode([s])[0] for s in same_length]
+    together = SentenceVectors(scorer).encode(same_length)
+    for one, batched in zip(alone, together):
+        assert float(one @ batched) > 0.99999
+
+    question = "How do I detect drift in production?"
+    fresh = OfflineAgent(Deps(corpus_settings, embedder_override=embedder))
+    first = ask(fresh, question).answer
+    warmed = OfflineAgent(Deps(corpus_settings, embedder_override=embedder))
+    for other in ("What is PSI?", "How do I monitor a fraud model?", "What is concept drift?"):
+        ask(warmed, other)
+    assert ask(warmed, question).answer == first
