@@ -8,6 +8,7 @@ numbers the passage (chunk) it was quoted from.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -155,6 +156,39 @@ def mmr(
     return picked
 
 
+# A sentence opening with one of these leans on the one before it ("This lets the interviewer
+# redirect early."): quoted alone it reads as a non sequitur.
+_LEANS_BACK = re.compile(
+    r"^(?:this|these|that|those|it|its|they|their|them|such|both|then|also|however|instead|"
+    r"otherwise|so|thus|therefore|hence)\b",
+    re.IGNORECASE,
+)
+MAX_CONTEXT_SENTENCES = 2  # sentences an answer may grow by to give such openers context
+
+
+def with_antecedents(
+    picked: list[Candidate], hits: list[Hit], max_added: int = MAX_CONTEXT_SENTENCES
+) -> list[Candidate]:
+    """The picked sentences plus, for each one that leans on the sentence before it in its
+    passage, that sentence (quoted from the same passage, so the answer stays grounded). Past
+    `max_added` such additions, a leaning sentence is left out rather than quoted bare."""
+    have = {normalize(c.text) for c in picked}
+    out: list[Candidate] = []
+    added = 0
+    for c in picked:
+        if c.position == 0 or not _LEANS_BACK.match(c.text):
+            out.append(c)  # a passage's first sentence leans on its heading, which is cited
+            continue
+        before = passage_sentences(hits[c.hit_index].text)[c.position - 1]
+        if normalize(before) in have:
+            out.append(c)
+        elif added < max_added:
+            out += [Candidate(before, c.hit_index, c.position - 1), c]
+            have.add(normalize(before))
+            added += 1
+    return out
+
+
 def _chunk_order(hit: Hit) -> int:
     parts = hit.chunk_id.split("::")
     return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
@@ -181,6 +215,7 @@ def compose(
     vecs = vectors.encode([c.text for c in cands])
     relevance = vecs @ question_vec - np.array([gaps[c.hit_index] for c in cands])
     picked = [cands[i] for i in mmr(vecs, relevance.astype(np.float32), max_sentences)]
+    picked = with_antecedents(picked, hits)
 
     # Reading order: documents by their best hit, then passage order, then sentence order.
     first_rank: dict[str, int] = {}
