@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from core.errors import InputError
 from core.settings import Settings
@@ -29,7 +27,14 @@ from tools.grader_match import (
 )
 from tools.grader_negation import drop_negated
 from tools.grader_refs import Reference, references_for
-from tools.grader_report import render_markdown, summarize
+from tools.grader_report import (
+    CriterionResult,
+    CritiqueReport,
+    RedFlagResult,
+    StageReport,
+    render_markdown,
+    summarize,
+)
 from tools.grader_text import (
     Passage,
     count_words,
@@ -51,7 +56,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Status = Literal["met", "partial", "missing"]
 CREDIT = {"met": 1.0, "partial": 0.5, "missing": 0.0}
 BONUS_CREDIT = 0.5  # a criterion above the candidate's level adds half its credit, never costs
 
@@ -62,57 +66,6 @@ MIN_EVIDENCED_CRITERIA = 2
 MIN_AFFINITY = 0.30  # mean of the best sentences' similarity to their closest criterion
 # Sentences vary from 3 to 45 words: small batches pad less (bench: 8 is ~40% faster than 64).
 ENCODE_BATCH = 8
-
-
-class CriterionResult(BaseModel):
-    id: str
-    status: Status
-    evidence: str = ""  # a verbatim quote from the design ("" when missing)
-    description: str = ""
-    expected: bool = True  # False: above the candidate's level, a bonus when present
-    similarity: float = 0.0
-    phrases: list[str] = Field(default_factory=list)  # concept phrases found in the evidence
-    follow_up: str = ""  # the interviewer's question when the criterion is not met
-    reference: Reference | None = None  # where the corpus teaches it (when missing)
-
-
-class RedFlagResult(BaseModel):
-    id: str
-    description: str
-    evidence: str = ""  # the sentence that triggered it ("" when it is an absence)
-    penalty: int = 0
-    teaches: str | None = None
-
-
-class StageReport(BaseModel):
-    id: str
-    name: str
-    score: int
-    time_budget_min: float
-    share_of_design: float  # fraction of the design's words attributed to this stage
-    criteria: list[CriterionResult]
-    missing: list[str]  # ids of missing criteria
-    red_flags: list[str]  # ids of red flags that fired
-    references: list[Reference]  # where to study each missing criterion
-    budget_share: float = 0.0  # the stage's share of the interview time
-    weight: float = 0.0
-    words: int = 0
-    expectation: str = ""
-    red_flag_details: list[RedFlagResult] = Field(default_factory=list)
-
-
-class CritiqueReport(BaseModel):
-    overall: int
-    is_design: bool
-    level: str
-    stages: list[StageReport]
-    summary: str
-    notices: list[str] = Field(default_factory=list)
-    ignored_instructions: list[str] = Field(default_factory=list)  # quotes set aside as data
-    words: int = 0
-    graded_words: int = 0
-    truncated: bool = False
-    rubric_version: int = 1
 
 
 def _default_max_words() -> int:

@@ -1,4 +1,5 @@
-"""Human-readable output of a critique: the one-paragraph summary and the markdown report.
+"""A critique's result: the typed report (the `mlsd critique --json` contract), its
+one-paragraph summary and the markdown report.
 
 `render_markdown` is shared by the CLI, the app's download button and the agents, so a
 critique reads the same everywhere.
@@ -6,10 +7,65 @@ critique reads the same everywhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Literal
 
-if TYPE_CHECKING:
-    from tools.grader import CritiqueReport, StageReport
+from pydantic import BaseModel, Field
+
+from tools.grader_refs import Reference
+
+Status = Literal["met", "partial", "missing"]
+
+
+class CriterionResult(BaseModel):
+    id: str
+    status: Status
+    evidence: str = ""  # a verbatim quote from the design ("" when missing)
+    description: str = ""
+    expected: bool = True  # False: above the candidate's level, a bonus when present
+    similarity: float = 0.0
+    phrases: list[str] = Field(default_factory=list)  # concept phrases found in the evidence
+    follow_up: str = ""  # the interviewer's question when the criterion is not met
+    reference: Reference | None = None  # where the corpus teaches it (when missing)
+
+
+class RedFlagResult(BaseModel):
+    id: str
+    description: str
+    evidence: str = ""  # the sentence that triggered it ("" when it is an absence)
+    penalty: int = 0
+    teaches: str | None = None
+
+
+class StageReport(BaseModel):
+    id: str
+    name: str
+    score: int
+    time_budget_min: float
+    share_of_design: float  # fraction of the design's words attributed to this stage
+    criteria: list[CriterionResult]
+    missing: list[str]  # ids of missing criteria
+    red_flags: list[str]  # ids of red flags that fired
+    references: list[Reference]  # where to study each missing criterion
+    budget_share: float = 0.0  # the stage's share of the interview time
+    weight: float = 0.0
+    words: int = 0
+    expectation: str = ""
+    red_flag_details: list[RedFlagResult] = Field(default_factory=list)
+
+
+class CritiqueReport(BaseModel):
+    overall: int
+    is_design: bool
+    level: str
+    stages: list[StageReport]
+    summary: str
+    notices: list[str] = Field(default_factory=list)
+    ignored_instructions: list[str] = Field(default_factory=list)  # quotes set aside as data
+    words: int = 0
+    graded_words: int = 0
+    truncated: bool = False
+    rubric_version: int = 1
+
 
 MARK = {"met": "✓ met", "partial": "◐ partial", "missing": "✗ missing"}
 
