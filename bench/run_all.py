@@ -83,12 +83,12 @@ def main() -> int:
         if code != 0:
             failed.append(script)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print("\nbenchmark             target                      met")
+    print(f"\n{'benchmark':<21} {'target':<32} met")
     for script, entry in summary.items():
         if entry["exit"] != 0:
             print(f"{script:<21} FAILED (exit {entry['exit']})")
         for name, met in entry["targets_met"].items():
-            print(f"{script:<21} {name:<27} {'yes' if met else 'NO'}")
+            print(f"{script:<21} {name:<32} {'yes' if met else 'NO'}")
     print(f"results: {out_dir}")
     return 1 if failed else 0
 
