@@ -76,7 +76,9 @@ def test_criteria_ids_unique_and_fields_complete(rubric):
 
 def test_phrases_lowercase_nonempty_and_distinct(rubric):
     for c in _criteria(rubric):
-        assert 5 <= len(c.phrases) <= 15, (c.id, len(c.phrases))
+        # up to 20: a criterion needs wording for both classic (ranking, tabular) designs and
+        # generative-AI ones (prompts, retrieval, pass@1); more than that dilutes the list
+        assert 5 <= len(c.phrases) <= 20, (c.id, len(c.phrases))
         assert all(p == p.lower() and p.strip() == p and p for p in c.phrases), c.id
         assert len(set(c.phrases)) == len(c.phrases), c.id
 
