@@ -529,3 +529,39 @@ def test_genai_evidence_quotes_are_verbatim(genai_graded, name):
         for c in s.criteria:
             assert (c.status == "missing") == (c.evidence == "")
             assert c.evidence in text, (s.id, c.id)
+
+
+# -- a mediocre generative-AI design ----------------------------------------------------------
+# genai_partial: an LLM summarization feature with framing, a flow, chunking, a zero-shot
+# baseline and a batch job, but no evaluation plan, no monitoring and no rollback.
+
+
+@pytest.fixture(scope="module")
+def genai_partial_graded(grade) -> dict[str, CritiqueReport]:
+    return {level: grade(design("genai_partial"), level) for level in LEVELS}
+
+
+def test_a_mediocre_genai_design_lands_between_weak_and_strong(genai_partial_graded):
+    report = genai_partial_graded["senior"]
+    assert report.is_design
+    assert 25 <= report.overall <= 65, report.overall
+    assert stage_of(report, "evaluation").score <= 10
+    assert stage_of(report, "monitoring").score <= 20
+    assert {"no_online_test", "no_monitoring", "no_safe_rollout"} <= red_flags(report)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_strong_then_genai_then_partial_then_weak_then_off_topic(
+    graded, genai_graded, genai_partial_graded, level
+):
+    """The order holds for classic and generative-AI designs alike (strong designs can tie
+    at the 100 ceiling, hence >= between them)."""
+    score = {name: graded[(name, level)].overall for name in ("strong", "partial", "weak")}
+    score |= {name: genai_graded[(name, level)].overall for name in [*GENAI, "genai_weak"]}
+    score["genai_partial"] = genai_partial_graded[level].overall
+    score["off_topic"] = max(graded[("recipe", level)].overall, graded[("poem", level)].overall)
+    partials, weaks = ("partial", "genai_partial"), ("weak", "genai_weak")
+    for name in GENAI:
+        assert score["strong"] >= score[name] > max(score[p] for p in partials), (level, score)
+    assert min(score[p] for p in partials) > max(score[w] for w in weaks), (level, score)
+    assert min(score[w] for w in weaks) > score["off_topic"] == 0, (level, score)
