@@ -194,3 +194,28 @@ def test_rubric_beside_the_documents_is_not_reported_as_skipped(docs_dir, make_s
     report = ingest_paths([docs_dir], settings, embedder=embedder)
     assert report.skipped == [str(docs_dir / "table.csv")]  # other unsupported files still are
     assert "rubric.yaml" not in store_stats(settings)["files"]
+
+
+def test_chunk_table_keeps_hit_fields_and_rebuilds_an_older_cache(
+    docs_dir, make_settings, embedder
+):
+    import pickle
+
+    from tools.search import _fingerprint
+
+    settings = make_settings()
+    ingest_paths([docs_dir], settings, embedder=embedder)
+    retriever = Retriever(settings, embedder=embedder)
+    corpus = retriever.corpus()
+    assert {key for meta in corpus.metas for key in meta} == {
+        "source",
+        "section",
+        "title",
+        "doc_type",
+    }
+    # a cache pickled by an older version (no version key) with the same chunk ids is rebuilt
+    stale = type(corpus)(corpus.ids, ["stale"] * len(corpus.ids), corpus.metas)
+    path = retriever._bm25_cache_path()
+    path.write_bytes(pickle.dumps({"fingerprint": _fingerprint(corpus.ids), "corpus": stale}))
+    fresh = Retriever(settings, embedder=embedder).corpus()
+    assert "stale" not in fresh.docs and fresh.ids == corpus.ids

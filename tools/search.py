@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import pickle
+import sys
 import threading
 from pathlib import Path
 from typing import Literal
@@ -76,9 +77,23 @@ class _Corpus:
         if len(keep) < len(ids):
             log.debug("skipping %d chunks of incompletely stored files", len(ids) - len(keep))
             ids, docs, metas = ([seq[i] for i in keep] for seq in (ids, docs, metas))
-        self.ids, self.docs, self.metas = ids, docs, metas
+        self.ids, self.docs = ids, docs
+        self.metas = [_slim(m) for m in metas]
         self.position = {cid: i for i, cid in enumerate(ids)}
         self.bm25 = BM25Index([f"{m.get('section', '')}\n{d}" for d, m in zip(docs, metas)])
+
+
+# The metadata a hit and the tools read. Hashes and counts only decide completeness above;
+# keeping them per chunk cost about half of the table's memory.
+_HIT_FIELDS = ("source", "section", "title", "doc_type")
+CORPUS_CACHE_VERSION = 2  # bump when _Corpus changes shape: older pickles are rebuilt
+
+
+def _slim(meta: dict) -> dict:
+    # a file's source, title and type repeat on each of its chunks: share one string object
+    return {
+        k: sys.intern(str(meta[k])) if k != "section" else meta[k] for k in _HIT_FIELDS if k in meta
+    }
 
 
 def _fingerprint(ids: list[str]) -> str:
@@ -173,7 +188,9 @@ class Retriever:
         try:
             with cache.open("rb") as fh:
                 cached = pickle.load(fh)
-            if cached.get("fingerprint") == fingerprint:
+            if cached.get("fingerprint") == fingerprint and cached.get("version") == (
+                CORPUS_CACHE_VERSION
+            ):
                 return cached["corpus"]
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError, TypeError):
             pass  # missing or stale cache: rebuild
@@ -183,7 +200,14 @@ class Retriever:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
             with tmp.open("wb") as fh:
-                pickle.dump({"fingerprint": _fingerprint(corpus.ids), "corpus": corpus}, fh)
+                pickle.dump(
+                    {
+                        "fingerprint": _fingerprint(corpus.ids),
+                        "version": CORPUS_CACHE_VERSION,
+                        "corpus": corpus,
+                    },
+                    fh,
+                )
             tmp.replace(cache)
         except OSError as exc:  # a read-only store still searches, just without the cache
             log.debug("BM25 cache not written: %s", exc)
