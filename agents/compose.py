@@ -31,6 +31,7 @@ class Candidate:
     text: str
     hit_index: int  # index into the retrieved hits (0 = best)
     position: int  # sentence order inside its passage
+    before: str = ""  # the passage's previous quotable sentence ("" for its first)
 
 
 @dataclass
@@ -79,11 +80,12 @@ def candidates(hits: list[Hit], keep: list[int] | None = None) -> list[Candidate
     seen: set[str] = set()
     out = []
     for i in keep if keep is not None else range(len(hits)):
-        for pos, sentence in enumerate(passage_sentences(hits[i].text)):
+        sentences = passage_sentences(hits[i].text)
+        for pos, sentence in enumerate(sentences):
             key = normalize(sentence)
             if key and key not in seen:
                 seen.add(key)
-                out.append(Candidate(sentence, i, pos))
+                out.append(Candidate(sentence, i, pos, sentences[pos - 1] if pos else ""))
     return out
 
 
@@ -167,7 +169,7 @@ MAX_CONTEXT_SENTENCES = 2  # sentences an answer may grow by to give such opener
 
 
 def with_antecedents(
-    picked: list[Candidate], hits: list[Hit], max_added: int = MAX_CONTEXT_SENTENCES
+    picked: list[Candidate], max_added: int = MAX_CONTEXT_SENTENCES
 ) -> list[Candidate]:
     """The picked sentences plus, for each one that leans on the sentence before it in its
     passage, that sentence (quoted from the same passage, so the answer stays grounded). Past
@@ -176,15 +178,14 @@ def with_antecedents(
     out: list[Candidate] = []
     added = 0
     for c in picked:
-        if c.position == 0 or not _LEANS_BACK.match(c.text):
+        if not c.before or not _LEANS_BACK.match(c.text):
             out.append(c)  # a passage's first sentence leans on its heading, which is cited
             continue
-        before = passage_sentences(hits[c.hit_index].text)[c.position - 1]
-        if normalize(before) in have:
+        if normalize(c.before) in have:
             out.append(c)
         elif added < max_added:
-            out += [Candidate(before, c.hit_index, c.position - 1), c]
-            have.add(normalize(before))
+            out += [Candidate(c.before, c.hit_index, c.position - 1), c]
+            have.add(normalize(c.before))
             added += 1
     return out
 
@@ -215,7 +216,7 @@ def compose(
     vecs = vectors.encode([c.text for c in cands])
     relevance = vecs @ question_vec - np.array([gaps[c.hit_index] for c in cands])
     picked = [cands[i] for i in mmr(vecs, relevance.astype(np.float32), max_sentences)]
-    picked = with_antecedents(picked, hits)
+    picked = with_antecedents(picked)
 
     # Reading order: documents by their best hit, then passage order, then sentence order.
     first_rank: dict[str, int] = {}

@@ -114,8 +114,7 @@ def _delete_sources(store: Store, sources: list[str], max_batch: int) -> int:
     deleted = 0
     for start in range(0, len(sources), 100):  # bounded `$in` lists
         group = sources[start : start + 100]
-        where = {"source": group[0]} if len(group) == 1 else {"source": {"$in": group}}
-        ids = store.collection.get(where=where, include=[])["ids"]
+        ids = store.collection.get(where={"source": {"$in": group}}, include=[])["ids"]
         for first in range(0, len(ids), max_batch):
             store.collection.delete(ids=ids[first : first + max_batch])
         deleted += len(ids)

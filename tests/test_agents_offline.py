@@ -368,7 +368,7 @@ def test_answer_does_not_depend_on_what_was_asked_before(agent, corpus_settings,
 
 
 def test_a_sentence_that_leans_on_the_one_before_gets_it_as_context():
-    from agents.compose import Candidate, with_antecedents
+    from agents.compose import candidates, with_antecedents
     from tools.search import Hit
 
     text = (
@@ -385,11 +385,12 @@ def test_a_sentence_that_leans_on_the_one_before_gets_it_as_context():
         score=1.0,
         rank=1,
     )
-    leaning = Candidate(passage_sentences(text)[1], 0, 1)
-    plain = Candidate(passage_sentences(text)[2], 0, 2)
-    out = with_antecedents([leaning, plain], [hit])
+    sentences = passage_sentences(text)
+    leaning, plain = candidates([hit])[1:]
+    assert (leaning.before, plain.before) == (sentences[0], sentences[1])
+    out = with_antecedents([leaning, plain])
     assert [c.position for c in out] == [0, 1, 2]
     assert out[0].text == "Fraud labels arrive weeks after the transaction."
     # its context already picked: nothing added; no budget left: the bare sentence is left out
-    assert with_antecedents([out[0], leaning], [hit]) == [out[0], leaning]
-    assert with_antecedents([leaning, plain], [hit], max_added=0) == [plain]
+    assert with_antecedents([out[0], leaning]) == [out[0], leaning]
+    assert with_antecedents([leaning, plain], max_added=0) == [plain]
