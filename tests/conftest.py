@@ -97,6 +97,20 @@ def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeo
     )
 
 
+def start_verbose_ingest(docs: Path, store: Path):
+    """Start `mlsd -v ingest DOCS --store STORE` without waiting: its progress log lines
+    (stderr, one per stored file) tell a test when to kill it."""
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", "-v", "ingest", str(docs), "--store", str(store)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+
+
 @pytest.fixture
 def fake_openai():
     """A scripted OpenAI-compatible server on 127.0.0.1, stopped after the test.

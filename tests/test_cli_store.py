@@ -6,11 +6,9 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, run_cli, stored_ids
+from conftest import ROOT, run_cli, start_verbose_ingest, stored_ids
 
 HIT_FIELDS = {"text", "source", "section", "title", "doc_type", "chunk_id", "score", "rank"}
 INGEST_FIELDS = {
@@ -116,14 +114,7 @@ def test_kill_during_ingest_then_rerun_converges(tmp_path):
 
     for kill_after in (1, 5):
         store = tmp_path / f"killed{kill_after}"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "-v", "ingest", str(docs), "--store", str(store)],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ},
-        )
+        proc = start_verbose_ingest(docs, store)
         stored = 0
         for line in proc.stderr:
             stored += "stored " in line

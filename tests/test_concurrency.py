@@ -15,7 +15,7 @@ import time
 import traceback
 
 import pytest
-from conftest import ROOT, run_cli, stored_ids
+from conftest import ROOT, run_cli, start_verbose_ingest, stored_ids
 
 from bench.synthetic import write_synthetic
 from core.errors import StoreBusyError
@@ -272,13 +272,7 @@ def test_kill_9_at_random_points_then_rerun_converges(tmp_path):
                 "embedding_function=None)"
             )
             subprocess.run([sys.executable, "-c", code, str(store), json.dumps(meta)], check=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "-v", "ingest", str(docs), "--store", str(store)],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            cwd=ROOT,
-        )
+        proc = start_verbose_ingest(docs, store)
         after_files = rng.randint(0, 11)  # 0: at a random time (loading, embedding, writing)
         extra = rng.uniform(0.0, 0.3) if after_files else rng.uniform(2.0, 15.0)
         timer = threading.Timer(extra, proc.kill) if not after_files else None
