@@ -104,13 +104,7 @@ def without_names(text: str, found: Sequence[str]) -> str:
 
 def word_weights(words: Sequence[str], bm25: BM25Index) -> dict[str, float]:
     """BM25's IDF of each word: a word few passages use counts more than a common one."""
-    rows = bm25.matrix.indptr  # one row per vocabulary word: its row length is the word's df
-    weights = {}
-    for word in words:
-        i = bm25.vocab.get(word)
-        df = 0 if i is None else int(rows[i + 1] - rows[i])
-        weights[word] = float(np.log(1.0 + (bm25.n_docs - df + 0.5) / (df + 0.5)))
-    return weights
+    return {word: bm25.idf(word) for word in words}
 
 
 def best_passage_coverage(weights: Mapping[str, float], passages: Sequence[set[str]]) -> float:

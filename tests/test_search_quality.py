@@ -29,3 +29,15 @@ def test_hybrid_at_least_as_good_as_each_single_mode(corpus_retriever):
     assert hit_at_5["hybrid"] >= hit_at_5["dense"], hit_at_5
     assert hit_at_5["hybrid"] >= hit_at_5["bm25"], hit_at_5
     assert hit_at_5["hybrid"] >= 0.7, hit_at_5  # a floor well under today's ~0.80
+
+
+def test_bm25_idf_ranks_rare_words_above_common_ones():
+    from tools.bm25 import BM25Index, tokenize
+
+    index = BM25Index(["drift monitoring", "drift alerts", "drift calibration"])
+    (drift,) = tokenize("drift")
+    (calibration,) = tokenize("calibration")
+    assert index.idf(drift) < index.idf(calibration) < index.idf("zebrafish")
+    # a word in one passage of one: the matrix holds its idf times a tf factor of 1 at avgdl
+    single = BM25Index(["calibration"])
+    assert abs(float(single.matrix[0, 0]) - single.idf(calibration)) < 1e-6

@@ -105,6 +105,11 @@ def tokenize(text: str) -> list[str]:
     return [_stem(t) for t in TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
+def _idf(n_docs, df):
+    """BM25's inverse document frequency (the +1 keeps it positive for common words)."""
+    return np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
 class BM25Index:
     def __init__(self, texts: list[str], k1: float = 1.5, b: float = 0.75) -> None:
         from scipy.sparse import csr_matrix
@@ -128,12 +133,18 @@ class BM25Index:
         tf = np.array(tfs, dtype=np.float32)
         col = np.array(cols, dtype=np.int64)
         df = np.bincount(np.array(rows, dtype=np.int64), minlength=len(vocab)).astype(np.float32)
-        idf = np.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+        idf = _idf(self.n_docs, df)
         norm = k1 * (1.0 - b + b * lengths[col] / max(avgdl, 1e-9))
         weights = idf[np.array(rows, dtype=np.int64)] * tf * (k1 + 1.0) / (tf + norm)
         self.matrix = csr_matrix(
             (weights, (np.array(rows), col)), shape=(len(vocab), self.n_docs), dtype=np.float32
         )
+
+    def idf(self, token: str) -> float:
+        """A token's IDF here: a word few passages use weighs more; unknown words the most."""
+        i = self.vocab.get(token)
+        rows = self.matrix.indptr  # one row per vocabulary word: its length is the word's df
+        return float(_idf(self.n_docs, 0 if i is None else int(rows[i + 1] - rows[i])))
 
     def scores(self, query: str) -> np.ndarray:
         ids = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
