@@ -1,0 +1,153 @@
+"""Checks on the dev question sets over outside material and on the follow-up set.
+
+`eval/datasets/dev_seeds.jsonl` (questions over ../shared/seeds) and `dev_notes.jsonl` (over
+../shared/dev-corpus/notes) hold learner-style questions with verbatim `reference_contexts` and
+`answer_spans`. The row checks run everywhere; the checks against the outside text skip with a
+reason when ../shared is absent (the product never needs it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from eval.dataset import parse_lines
+from scripts.check_originality import ngrams, words
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT / "eval" / "datasets"
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # outside material; not shipped
+
+# name -> (file, id prefix, folder of the outside text, whether its first line is a comment header)
+DEV_SETS = {
+    "seeds": (DATASETS / "dev_seeds.jsonl", "seeds", SHARED / "seeds", False),
+    "notes": (DATASETS / "dev_notes.jsonl", "notes", SHARED / "dev-corpus" / "notes", True),
+}
+MIN_IN_SCOPE = 36
+MIN_OUT_OF_SCOPE = 6
+MIN_SOURCES = {"seeds": 5, "notes": 8}
+SPAN_WORDS = (4, 25)
+MAX_REFERENCE_RUN = 6  # a reference answer may not repeat 6 consecutive words of its source
+REQUIRED = {
+    "id": str,
+    "question": str,
+    "reference": str,
+    "reference_contexts": list,
+    "answer_spans": list,
+    "sources": list,
+    "kind": str,
+    "split": str,
+}
+
+
+def normalize(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def load_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def expected_split(position: int) -> str:
+    """Every third row (1-based, in id order) is held out for judging; the rest is for tuning."""
+    return "test" if position % 3 == 0 else "tune"
+
+
+def source_texts(name: str) -> dict[str, str]:
+    _, _, folder, has_header = DEV_SETS[name]
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent: the outside material is only available in development")
+    texts = {}
+    for path in folder.iterdir():
+        text = path.read_text(encoding="utf-8")
+        if has_header:  # the HTML comment naming the source is not part of the document
+            text = text.split("\n", 1)[1]
+        texts[path.name] = text
+    return texts
+
+
+@pytest.fixture(params=sorted(DEV_SETS))
+def dev_set(request) -> tuple[str, list[dict]]:
+    return request.param, load_rows(DEV_SETS[request.param][0])
+
+
+def test_rows_have_required_fields_and_kinds(dev_set):
+    name, rows = dev_set
+    for row in rows:
+        for field, kind in REQUIRED.items():
+            assert isinstance(row.get(field), kind), f"{row.get('id')}: {field} must be {kind}"
+        assert row["question"].strip() and row["reference"].strip(), row["id"]
+        assert row["kind"] in {"in-scope", "out-of-scope"}, row["id"]
+        if row["kind"] == "in-scope":
+            assert row["reference_contexts"] and row["answer_spans"] and row["sources"], row["id"]
+            assert all("#" not in s and "/" not in s for s in row["sources"]), row["id"]
+        else:
+            assert not row["sources"] and not row["answer_spans"], row["id"]
+    kinds = Counter(row["kind"] for row in rows)
+    assert kinds["in-scope"] >= MIN_IN_SCOPE and kinds["out-of-scope"] >= MIN_OUT_OF_SCOPE
+    assert len({s for row in rows for s in row["sources"]}) >= MIN_SOURCES[name]
+
+
+def test_ids_are_unique_ordered_and_splits_deterministic(dev_set):
+    name, rows = dev_set
+    prefix = DEV_SETS[name][1]
+    ids = [row["id"] for row in rows]
+    assert ids == [f"{prefix}-{n:02d}" for n in range(1, len(rows) + 1)]
+    assert [row["split"] for row in rows] == [expected_split(n) for n in range(1, len(rows) + 1)]
+
+
+def test_answer_spans_are_short_and_inside_a_reference_context(dev_set):
+    _, rows = dev_set
+    for row in rows:
+        contexts = [normalize(c) for c in row["reference_contexts"]]
+        for span in row["answer_spans"]:
+            assert SPAN_WORDS[0] <= len(span.split()) <= SPAN_WORDS[1], (row["id"], span)
+            assert any(normalize(span) in c for c in contexts), (row["id"], span)
+
+
+def test_rows_load_with_the_eval_loader(dev_set):
+    name, rows = dev_set
+    path = DEV_SETS[name][0]
+    dataset = parse_lines(path.read_text(encoding="utf-8").splitlines(), str(path))
+    assert not dataset.bad_lines
+    assert [r.id for r in dataset.rows] == [row["id"] for row in rows]
+    assert [r.out_of_scope for r in dataset.rows] == [row["kind"] == "out-of-scope" for row in rows]
+
+
+def test_reference_contexts_are_verbatim_in_their_sources(dev_set):
+    name, rows = dev_set
+    texts = {file: normalize(text) for file, text in source_texts(name).items()}
+    for row in rows:
+        for source in row["sources"]:
+            assert source in texts, f"{row['id']}: unknown source {source}"
+        for context in row["reference_contexts"]:
+            found = any(normalize(context) in texts[s] for s in row["sources"])
+            assert found, f"{row['id']}: context not verbatim in {row['sources']}: {context[:60]}"
+
+
+def test_questions_cover_each_file_from_start_to_end(dev_set):
+    """Every source gets a question in its first, middle and last third (no clustering)."""
+    name, rows = dev_set
+    texts = {file: normalize(text) for file, text in source_texts(name).items()}
+    thirds: dict[str, set[int]] = {file: set() for file in texts}
+    for row in rows:
+        for context in row["reference_contexts"]:
+            for source in row["sources"]:
+                at = texts[source].find(normalize(context))
+                if at >= 0:
+                    thirds[source].add(min(2, 3 * at // len(texts[source])))
+    assert {file: seen for file, seen in thirds.items() if seen != {0, 1, 2}} == {}
+
+
+def test_references_are_written_in_own_words(dev_set):
+    name, rows = dev_set
+    texts = source_texts(name)
+    for row in rows:
+        runs = ngrams(words(row["reference"]), MAX_REFERENCE_RUN)
+        for source in row["sources"]:
+            shared = runs & ngrams(words(texts[source]), MAX_REFERENCE_RUN)
+            assert not shared, f"{row['id']} copies {' '.join(sorted(shared)[0])!r} from {source}"
