@@ -62,12 +62,15 @@ class Settings(BaseSettings):
     # Retrieval
     top_k: int = 5
     retrieval_mode: RetrievalMode = "hybrid"
-    # Fusion tuned on the golden set (bench/tune_hybrid.py): best nDCG@5 at RRF k=40, equal
-    # weights, 50 candidates per list; hit@5 0.80 vs dense 0.72 and BM25 0.68 (section level).
+    # Hybrid fusion (tools/fusion.py), provisional until bench/tune_hybrid.py has run.
+    hybrid_fusion: Literal["convex", "rrf"] = "convex"
     hybrid_depth: int = 50  # candidates taken from each list before fusion
-    hybrid_rrf_k: int = 40
-    hybrid_dense_weight: float = 1.0
-    hybrid_bm25_weight: float = 1.0
+    hybrid_alpha: float = 0.35  # convex: the dense share of the fused score
+    hybrid_norm: Literal["minmax", "zscore"] = "minmax"  # convex: per-list score scaling
+    hybrid_gate_ratio: float = 2.0  # best BM25 >= this x second best: ranked first (0: off)
+    hybrid_rrf_k: int = 40  # rrf only (tuned on the golden set: k=40, equal weights)
+    hybrid_dense_weight: float = 1.0  # rrf only
+    hybrid_bm25_weight: float = 1.0  # rrf only
 
     # LLM mode (any OpenAI-compatible endpoint)
     openai_api_key: SecretStr | None = Field(
@@ -86,6 +89,15 @@ class Settings(BaseSettings):
     # Offline answers (threshold calibrated on the golden set's in-scope vs out-of-scope rows)
     answer_min_similarity: float = 0.34  # best passage cosine below this: declined, not answered
     answer_max_sentences: int = 6
+
+    # Learner history (progress/): every critique and finished mock interview, review queue.
+    # PostgreSQL works too: postgresql+psycopg://user:pass@host/db (install the driver).
+    database_url: str = f"sqlite:///{PROJECT_ROOT / '.mlsd' / 'mlsd.db'}"
+    save_history: bool = True  # MLSD_SAVE_HISTORY=false (or --no-save) keeps nothing
+    history_user: str = "local"  # the app uses the logged-in Streamlit user instead
+    database_busy_timeout_s: float = 5.0  # wait for another writer, then give up (one line)
+    history_window: int = 20  # the last N attempts the progress statistics look at
+    review_new_per_day: int = 10  # new cards the review queue introduces per day
 
     # Input limits (unbounded consumption guards)
     max_question_chars: int = 4000

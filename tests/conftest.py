@@ -301,3 +301,17 @@ def stored_ids(store_dir) -> list[str]:
         [sys.executable, "-c", code, str(store_dir)], capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _history_database(tmp_path_factory):
+    """Critiques and interviews save to the learner history: in tests, to a session-wide
+    throwaway SQLite file (inherited by `run_cli` subprocesses), never to .mlsd/mlsd.db."""
+    path = tmp_path_factory.mktemp("history") / "mlsd.db"
+    previous = os.environ.get("MLSD_DATABASE_URL")
+    os.environ["MLSD_DATABASE_URL"] = f"sqlite:///{path}"
+    yield path
+    if previous is None:
+        os.environ.pop("MLSD_DATABASE_URL", None)
+    else:
+        os.environ["MLSD_DATABASE_URL"] = previous
