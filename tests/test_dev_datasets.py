@@ -4,6 +4,10 @@
 ../shared/dev-corpus/notes) hold learner-style questions with verbatim `reference_contexts` and
 `answer_spans`. The row checks run everywhere; the checks against the outside text skip with a
 reason when ../shared is absent (the product never needs it).
+
+`eval/datasets/followups.jsonl` holds two-turn conversations over our own corpus: turn 2 changes
+the aspect and points back with it/that/there; `expected_sources_any` name corpus files (or
+`file#Heading`) that answer the new aspect, `aspect_terms_any` words an on-aspect answer contains.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_corpus import CORPUS, markdown_sections
 
 from eval.dataset import parse_lines
 from scripts.check_originality import ngrams, words
@@ -151,3 +156,75 @@ def test_references_are_written_in_own_words(dev_set):
         for source in row["sources"]:
             shared = runs & ngrams(words(texts[source]), MAX_REFERENCE_RUN)
             assert not shared, f"{row['id']} copies {' '.join(sorted(shared)[0])!r} from {source}"
+
+
+FOLLOWUPS = DATASETS / "followups.jsonl"
+MIN_FOLLOWUPS = 30
+ASPECTS = {
+    "monitoring",
+    "metrics",
+    "time_budget",
+    "leakage",
+    "cost",
+    "latency",
+    "data",
+    "labels",
+    "deployment",
+    "tradeoffs",
+    "failure_modes",
+    "retraining",
+}
+BACK_REFERENCE = re.compile(r"\b(it|that|there|this|them|those)\b", re.IGNORECASE)
+MAX_FOLLOWUP_WORDS = 12
+
+
+def followup_rows() -> list[dict]:
+    return load_rows(FOLLOWUPS)
+
+
+def test_followups_have_fields_ids_and_aspects():
+    rows = followup_rows()
+    assert len(rows) >= MIN_FOLLOWUPS
+    assert [r["id"] for r in rows] == [f"fu-{n:02d}" for n in range(1, len(rows) + 1)]
+    for row in rows:
+        assert isinstance(row["turns"], list) and len(row["turns"]) == 2, row["id"]
+        assert all(isinstance(t, str) and t.strip() for t in row["turns"]), row["id"]
+        assert isinstance(row["topic"], str) and row["topic"].strip(), row["id"]
+        assert row["aspect"] in ASPECTS, row["id"]
+        terms = row["aspect_terms_any"]
+        assert 3 <= len(terms) <= 8 and all(t == t.lower().strip() and t for t in terms), row["id"]
+        assert row["expected_sources_any"], row["id"]
+        assert row["split"] == expected_split(int(row["id"].split("-")[1])), row["id"]
+    assert len({r["aspect"] for r in rows}) >= 8, "follow-ups should vary the aspect"
+    assert len({r["topic"] for r in rows}) == len(rows), "each conversation has its own topic"
+
+
+def test_followup_second_turn_is_short_and_refers_back():
+    for row in followup_rows():
+        follow = row["turns"][1]
+        assert len(follow.split()) <= MAX_FOLLOWUP_WORDS, row["id"]
+        assert BACK_REFERENCE.search(follow), f"{row['id']}: turn 2 must point back: {follow!r}"
+
+
+def test_followup_sources_exist_and_are_about_the_aspect():
+    """Each expected source exists under corpus/ and holds at least one of the aspect terms."""
+    for row in followup_rows():
+        for source in row["expected_sources_any"]:
+            file, _, heading = source.partition("#")
+            path = CORPUS / file
+            assert path.is_file(), f"{row['id']}: {file} is not a corpus file"
+            if heading:
+                sections = markdown_sections(path)
+                assert heading in sections, f"{row['id']}: no heading {heading!r} in {file}"
+                text = sections[heading].lower()
+            else:
+                text = path.read_text(encoding="utf-8").lower()
+            found = [t for t in row["aspect_terms_any"] if t in text]
+            assert found, f"{row['id']}: {source} mentions none of {row['aspect_terms_any']}"
+
+
+def test_followups_spread_over_the_corpus():
+    folders = Counter(
+        s.split("/")[0] for row in followup_rows() for s in row["expected_sources_any"]
+    )
+    assert set(folders) == {"framework", "concepts", "solutions"}
