@@ -55,8 +55,11 @@ def _fallback_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_critique(deps, design: str, level: str | None) -> Critique:
-    """Grade a design; InputError (empty design) propagates to the caller."""
+def run_critique(deps, design: str, level: str | None, save: bool = True) -> Critique:
+    """Grade a design; InputError (empty design) propagates to the caller.
+
+    `save`: keep it in the learner's history as a chat critique (the interviewer passes
+    False and saves the finished interview itself); a database error never stops grading."""
     functions = grader_functions()
     if functions is None:
         return Critique(GRADER_MISSING, ok=False)
@@ -64,6 +67,10 @@ def run_critique(deps, design: str, level: str | None) -> Critique:
     level = level if level in LEVELS else "senior"
     report = critique_design(deps, design, level=level)
     data = report.model_dump()
+    if save:
+        from progress.history import save_attempt_safely
+
+        save_attempt_safely(deps.settings, data, kind="critique", mode="chat")
     markdown = render_markdown(report) if render_markdown else _fallback_markdown(data)
     citations: list[Citation] = []
     seen: set[tuple[str, str]] = set()

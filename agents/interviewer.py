@@ -318,7 +318,12 @@ class Interview(BaseModel):
                 reference_markdown=ref_md,
                 design="",
             )
-        critique = run_critique(self._deps, design, self.level)
+        critique = run_critique(self._deps, design, self.level, save=False)
+        from progress.history import save_attempt_safely  # one line on a database error
+
+        save_attempt_safely(
+            self._deps.settings, critique.report, kind="interview", problem=self.question_id
+        )
         return InterviewResult(
             report=critique.report,
             report_markdown=critique.markdown,
