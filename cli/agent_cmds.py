@@ -176,11 +176,14 @@ def interview(
     as_json: bool = typer.Option(False, "--json", help="Print the final result as JSON."),
     store: Path = StoreOpt,
     chroma_url: str = ChromaUrlOpt,
+    no_save: bool = typer.Option(
+        False, "--no-save", help="Do not keep this interview in your history (mlsd progress)."
+    ),
 ) -> None:
     """A mock interview: stages with time budgets, follow-ups, a graded report at the end."""
     if level not in ("mid", "senior", "staff"):
         fail(f"--level {level!r}: choose mid, senior or staff", 2)
-    settings = make_settings(store, chroma_url)
+    settings = make_settings(store, chroma_url, save_history=False if no_save else None)
     from agents.interviewer import Interview
     from tools.deps import Deps
 

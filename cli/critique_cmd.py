@@ -46,6 +46,9 @@ def critique(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     store: Path = StoreOpt,
     chroma_url: str = ChromaUrlOpt,
+    no_save: bool = typer.Option(
+        False, "--no-save", help="Do not keep this critique in your history (mlsd progress)."
+    ),
 ) -> None:
     """Grade a design against the MLSD rubric: stage scores, evidence, gaps, red flags."""
     level = level.strip().lower()
@@ -82,6 +85,10 @@ def critique(
             max_words=settings.max_design_words,
             cache_dir=settings.model_cache_dir,
         )
+    if not no_save:  # a database error is one warning line; the report is still printed
+        from progress.history import save_attempt_safely
+
+        save_attempt_safely(settings, report, kind="critique", mode="cli")
     if as_json:
         print_json(report.model_dump())
         return
