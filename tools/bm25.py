@@ -1,13 +1,16 @@
-"""Okapi BM25 over the stored chunks, as one sparse matrix.
+"""Okapi BM25 over the stored chunks, as three flat arrays (a CSR matrix, one row per word).
 
 rank-bm25 scores a query with a Python loop over every document per query term (tens of ms
-at 10k chunks); here the per-term weights are precomputed into a CSR matrix, so a query is
-one sparse row-sum (well under a millisecond).
+at 10k chunks); here the per-term weights are precomputed, so a query adds a few array
+slices (well under a millisecond). The arrays are saved as `.npy` files and loaded with
+`mmap_mode="r"` plus a JSON vocabulary: a cold load unpickles nothing and needs no scipy.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -110,54 +113,91 @@ def _idf(n_docs, df):
     return np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
 
-class BM25Index:
-    def __init__(self, texts: list[str], k1: float = 1.5, b: float = 0.75) -> None:
-        from scipy.sparse import csr_matrix
+_ARRAYS = ("indptr", "indices", "data")
+INDEX_FORMAT = 1  # bump when the saved arrays change meaning: older folders are rebuilt
 
+
+class BM25Index:
+    """Row `w` of the CSR arrays holds word w's weight in each document that uses it."""
+
+    def __init__(self, texts: list[str], k1: float = 1.5, b: float = 0.75) -> None:
         docs = [tokenize(t) for t in texts]
-        self.n_docs = len(docs)
         vocab: dict[str, int] = {}
-        rows, cols, tfs = [], [], []
+        words, cols, tfs = [], [], []
         for d, tokens in enumerate(docs):
             counts: dict[int, int] = {}
             for tok in tokens:
                 idx = vocab.setdefault(tok, len(vocab))
                 counts[idx] = counts.get(idx, 0) + 1
-            for idx, tf in counts.items():
-                rows.append(idx)
-                cols.append(d)
-                tfs.append(tf)
-        self.vocab = vocab
+            words.extend(counts)
+            cols.extend([d] * len(counts))
+            tfs.extend(counts.values())
         lengths = np.array([len(t) for t in docs], dtype=np.float32)
         avgdl = float(lengths.mean()) if len(docs) else 1.0
+        word = np.array(words, dtype=np.int64)
+        col = np.array(cols, dtype=np.int32)
         tf = np.array(tfs, dtype=np.float32)
-        col = np.array(cols, dtype=np.int64)
-        df = np.bincount(np.array(rows, dtype=np.int64), minlength=len(vocab)).astype(np.float32)
-        idf = _idf(self.n_docs, df)
+        df = np.bincount(word, minlength=len(vocab))
+        idf = _idf(len(docs), df.astype(np.float32))
         norm = k1 * (1.0 - b + b * lengths[col] / max(avgdl, 1e-9))
-        weights = idf[np.array(rows, dtype=np.int64)] * tf * (k1 + 1.0) / (tf + norm)
-        self.matrix = csr_matrix(
-            (weights, (np.array(rows), col)), shape=(len(vocab), self.n_docs), dtype=np.float32
-        )
+        weight = (idf[word] * tf * (k1 + 1.0) / (tf + norm)).astype(np.float32)
+        order = np.lexsort((col, word))  # row-major: by word, then document
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(df, out=indptr[1:])
+        self._set(vocab, len(docs), indptr, col[order], weight[order])
+
+    def _set(self, vocab: dict[str, int], n_docs: int, indptr, indices, data) -> None:
+        self.vocab, self.n_docs = vocab, n_docs
+        self.indptr, self.indices, self.data = indptr, indices, data
 
     def idf(self, token: str) -> float:
         """A token's IDF here: a word few passages use weighs more; unknown words the most."""
         i = self.vocab.get(token)
-        rows = self.matrix.indptr  # one row per vocabulary word: its length is the word's df
-        return float(_idf(self.n_docs, 0 if i is None else int(rows[i + 1] - rows[i])))
+        df = 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])  # the row's length
+        return float(_idf(self.n_docs, df))
 
     def scores(self, query: str) -> np.ndarray:
-        ids = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
-        if not ids or self.n_docs == 0:
-            return np.zeros(self.n_docs, dtype=np.float32)
-        return np.asarray(self.matrix[ids].sum(axis=0)).ravel()
+        """Each document's BM25 score for the query (a repeated query word counts again)."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for tok in tokenize(query):
+            i = self.vocab.get(tok)
+            if i is not None:  # a row's documents are distinct, so fancy-index += is exact
+                start, end = int(self.indptr[i]), int(self.indptr[i + 1])
+                out[self.indices[start:end]] += self.data[start:end]
+        return out
 
     def top(self, query: str, n: int) -> list[tuple[int, float]]:
         """(document index, score) of the best `n` documents with a positive score."""
-        s = self.scores(query)
-        if n <= 0 or not s.any():
-            return []
-        n = min(n, len(s))
-        idx = np.argpartition(-s, n - 1)[:n]
-        idx = idx[np.argsort(-s[idx], kind="stable")]
-        return [(int(i), float(s[i])) for i in idx if s[i] > 0]
+        return top_of(self.scores(query), n)
+
+    # -- on disk: three .npy arrays (memory-mapped on load) and a JSON vocabulary -----------
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in _ARRAYS:
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
+        meta = {"format": INDEX_FORMAT, "n_docs": self.n_docs, "vocab": list(self.vocab)}
+        (folder / "vocab.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25Index:
+        """Open a saved index without copying its arrays. Raises ValueError if unusable."""
+        meta = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        if meta.get("format") != INDEX_FORMAT:
+            raise ValueError(f"BM25 index format {meta.get('format')!r} != {INDEX_FORMAT}")
+        arrays = [np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS]
+        vocab = {word: i for i, word in enumerate(meta["vocab"])}
+        if len(arrays[0]) != len(vocab) + 1 or len(arrays[1]) != len(arrays[2]):
+            raise ValueError("BM25 index arrays do not match its vocabulary")
+        index = cls.__new__(cls)
+        index._set(vocab, int(meta["n_docs"]), *arrays)
+        return index
+
+
+def top_of(scores: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """(index, score) of the `n` largest positive scores, best first (ties: lower index)."""
+    if n <= 0 or not scores.any():
+        return []
+    n = min(n, len(scores))
+    idx = np.argpartition(-scores, n - 1)[:n]
+    idx = idx[np.lexsort((idx, -scores[idx]))]
+    return [(int(i), float(scores[i])) for i in idx if scores[i] > 0]

@@ -1,16 +1,14 @@
-"""Corpus search: dense (Chroma), BM25, and hybrid (weighted reciprocal rank fusion).
+"""Corpus search: dense (Chroma), BM25, and hybrid (score-aware fusion, tools/fusion.py).
 
-The BM25 index is built from the same chunks as the store, cached on disk keyed by the
-chunk ids (which embed each chunk's content hash), and rebuilt when the store changes.
+The chunk table and its BM25 index (tools/chunk_table.py) are built from the same chunks as
+the store, cached on disk keyed by the chunk ids (which embed each chunk's content hash),
+and rebuilt when the store changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import pickle
-import sys
 import threading
 from pathlib import Path
 from typing import Literal
@@ -30,7 +28,9 @@ from ingest.store import (
     open_store,
     server_errors,
 )
-from tools.bm25 import BM25Index
+from tools.bm25 import top_of
+from tools.chunk_table import _Corpus, _fingerprint, read_cache, write_cache
+from tools.fusion import FusionParams, fuse
 
 log = logging.getLogger(__name__)
 
@@ -51,53 +51,6 @@ class Hit(BaseModel):
     rank: int
     dense_score: float | None = None  # cosine similarity, when the dense list saw this chunk
     bm25_score: float | None = None
-
-
-def _complete_files(metas: list[dict]) -> set[str]:
-    """Sources whose chunks are all stored, with one file hash (see ingest.pipeline)."""
-    seen: dict[str, tuple[set, int, int]] = {}
-    for meta in metas:
-        hashes, count, _ = seen.get(meta.get("source", ""), (set(), 0, 0))
-        hashes.add(meta.get("file_hash"))
-        seen[meta.get("source", "")] = (hashes, count + 1, int(meta.get("n_chunks") or 0))
-    # a store written without n_chunks (0) cannot tell: count its files as complete
-    return {src for src, (h, count, n) in seen.items() if len(h) == 1 and count >= n}
-
-
-class _Corpus:
-    """Chunk ids, texts and metadata in store order, with the BM25 index over them.
-
-    Only chunks of completely stored files are kept: a read taken while an ingest is writing
-    a file never serves part of it (dense hits outside the table are dropped too).
-    """
-
-    def __init__(self, ids: list[str], docs: list[str], metas: list[dict]) -> None:
-        complete = _complete_files(metas)
-        keep = [i for i, m in enumerate(metas) if m.get("source", "") in complete]
-        if len(keep) < len(ids):
-            log.debug("skipping %d chunks of incompletely stored files", len(ids) - len(keep))
-            ids, docs, metas = ([seq[i] for i in keep] for seq in (ids, docs, metas))
-        self.ids, self.docs = ids, docs
-        self.metas = [_slim(m) for m in metas]
-        self.position = {cid: i for i, cid in enumerate(ids)}
-        self.bm25 = BM25Index([f"{m.get('section', '')}\n{d}" for d, m in zip(docs, metas)])
-
-
-# The metadata a hit and the tools read. Hashes and counts only decide completeness above;
-# keeping them per chunk cost about half of the table's memory.
-_HIT_FIELDS = ("source", "section", "title", "doc_type")
-CORPUS_CACHE_VERSION = 2  # bump when _Corpus changes shape: older pickles are rebuilt
-
-
-def _slim(meta: dict) -> dict:
-    # a file's source, title and type repeat on each of its chunks: share one string object
-    return {
-        k: sys.intern(str(meta[k])) if k != "section" else meta[k] for k in _HIT_FIELDS if k in meta
-    }
-
-
-def _fingerprint(ids: list[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:24]
 
 
 class Retriever:
@@ -142,10 +95,12 @@ class Retriever:
             return self._embedder
 
     def _bm25_cache_path(self) -> Path:
+        """The cache manifest (JSON: version, fingerprint); its folders sit next to it."""
         if self.settings.chroma_url:
             key = hashlib.sha256(self.settings.chroma_url.encode()).hexdigest()[:12]
-            return self.settings.model_cache_dir / "bm25" / f"{key}-{self.settings.collection}.pkl"
-        return self.settings.store_dir / f"bm25-{self.settings.collection}.pkl"
+            name = f"{key}-{self.settings.collection}"
+            return self.settings.model_cache_dir / "bm25" / f"{name}.json"
+        return self.settings.store_dir / f"bm25-{self.settings.collection}.json"
 
     def corpus(self) -> _Corpus:
         """The chunk table and BM25 index, refreshed when the store changes.
@@ -184,31 +139,14 @@ class Retriever:
     def _load_corpus(self, store: Store) -> _Corpus:
         ids = store.collection.get(include=[])["ids"]
         fingerprint = _fingerprint(ids)
-        cache = self._bm25_cache_path()
-        try:
-            with cache.open("rb") as fh:
-                cached = pickle.load(fh)
-            if cached.get("fingerprint") == fingerprint and cached.get("version") == (
-                CORPUS_CACHE_VERSION
-            ):
-                return cached["corpus"]
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError, TypeError):
-            pass  # missing or stale cache: rebuild
+        manifest = self._bm25_cache_path()
+        cached = read_cache(manifest, fingerprint)
+        if cached is not None:
+            return cached
         got = get_all(store, ["documents", "metadatas"])
         corpus = _Corpus(list(got["ids"]), list(got["documents"]), list(got["metadatas"]))
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-            with tmp.open("wb") as fh:
-                pickle.dump(
-                    {
-                        "fingerprint": _fingerprint(corpus.ids),
-                        "version": CORPUS_CACHE_VERSION,
-                        "corpus": corpus,
-                    },
-                    fh,
-                )
-            tmp.replace(cache)
+            write_cache(corpus, manifest)
         except OSError as exc:  # a read-only store still searches, just without the cache
             log.debug("BM25 cache not written: %s", exc)
         return corpus
@@ -258,9 +196,18 @@ class Retriever:
             lexical = dict(ranked)
         else:
             depth = max(k, self.settings.hybrid_depth)
-            dense_list, bm25_list = self.dense(query, depth), self.bm25(query, depth, corpus)
-            dense, lexical = dict(dense_list), dict(bm25_list)
-            ranked = self._fuse(dense_list, bm25_list)[:k]
+            dense_list = self.dense(query, depth)
+            scores = corpus.bm25.scores(query)  # every chunk's: exact for dense-only candidates
+            bm25_list = [(corpus.ids[i], score) for i, score in top_of(scores, depth)]
+
+            def bm25_of(cid: str) -> float:
+                pos = corpus.position.get(cid)
+                return 0.0 if pos is None else float(scores[pos])
+
+            params = FusionParams.from_settings(self.settings)
+            ranked = fuse(dense_list, bm25_list, params, bm25_of)[:k]
+            dense = dict(dense_list)
+            lexical = {cid: bm25_of(cid) for cid, _ in ranked}
         hits = []
         for cid, score in ranked:
             pos = corpus.position.get(cid)
@@ -282,15 +229,6 @@ class Retriever:
                 )
             )
         return hits[:k]
-
-    def _fuse(self, dense: list[tuple[str, float]], bm25: list[tuple[str, float]]):
-        """Weighted reciprocal rank fusion; weights and k are tuned on the golden set."""
-        s = self.settings
-        fused: dict[str, float] = {}
-        for weight, ranked in ((s.hybrid_dense_weight, dense), (s.hybrid_bm25_weight, bm25)):
-            for rank, (cid, _) in enumerate(ranked, start=1):
-                fused[cid] = fused.get(cid, 0.0) + weight / (s.hybrid_rrf_k + rank)
-        return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
 def search(retriever: Retriever, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
