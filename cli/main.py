@@ -17,7 +17,13 @@ app = typer.Typer(
 )
 
 # Command modules, in help order. A module that fails to import is a bug, not a user error.
-COMMAND_MODULES = ["cli.store_cmds", "cli.eval_cmd", "cli.agent_cmds", "cli.critique_cmd"]
+COMMAND_MODULES = [
+    "cli.store_cmds",
+    "cli.eval_cmd",
+    "cli.agent_cmds",
+    "cli.critique_cmd",
+    "cli.progress_cmd",
+]
 
 
 @app.callback()
