@@ -24,14 +24,22 @@ def ingest(
     store: Path = StoreOpt,
     chroma_url: str = ChromaUrlOpt,
     prune: bool = typer.Option(
-        False, "--prune", help="Remove chunks of files that no longer exist."
+        False, "--prune", help="Remove stored files that were under the given folders and are gone."
     ),
-    reset: bool = typer.Option(False, "--reset", help="Delete the collection and ingest anew."),
+    reset: bool = typer.Option(
+        False, "--reset", help="Rebuild the collection (the old one serves until it is done)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Ingest files into the vector store (incremental: unchanged files are skipped)."""
     settings = make_settings(store, chroma_url)
     from ingest.pipeline import default_roots, ingest_paths
+    from ingest.sources import display, missing_paths
+
+    missing = missing_paths(list(paths or []))
+    if missing:  # a typo must not become "every stored file is gone" under --prune
+        names = ", ".join(display(p) for p in missing)
+        fail(f"{names}: no such file or directory (nothing was ingested or removed)", 2)
 
     with user_errors():
         report = ingest_paths(

@@ -9,10 +9,7 @@ duplicates and no orphans. `manifest.json` in the store dir is a readable snapsh
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,21 +18,27 @@ from core.errors import IngestFileError
 from core.settings import Settings
 from ingest.chunking import Chunk, chunk_document, file_fingerprint
 from ingest.embeddings import Embedder, load_embedder, model_label
+from ingest.inventory import store_stats, stored_files, write_manifest
 from ingest.locking import ingest_lock
-from ingest.readers import is_supported, read_file
+from ingest.readers import read_bytes_checked, read_file
+from ingest.sources import Candidate, assign_labels, discover, display, prunable
 from ingest.store import (
     Store,
+    activate,
+    build_name,
     check_compatible,
+    discard_builds,
+    drop_collection,
     embed_metadata,
-    get_all,
     mark_changed,
     open_store,
-    refresh_client,
-    reset_store,
     server_errors,
+    write_errors,
 )
 
 log = logging.getLogger(__name__)
+
+__all__ = ["IngestReport", "default_roots", "ingest_paths", "store_stats", "stored_files"]
 
 
 @dataclass
@@ -67,47 +70,6 @@ def default_roots(settings: Settings) -> list[Path]:
     return roots
 
 
-def discover(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str], list[dict]]:
-    """(file, source label) pairs, unsupported files, and missing paths."""
-    files: list[tuple[Path, str]] = []
-    skipped: list[str] = []
-    missing: list[dict] = []
-    for root in paths:
-        if root.is_dir():
-            for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                if any(part.startswith(".") for part in path.relative_to(root).parts):
-                    continue  # hidden files and folders (.git, .DS_Store) are never content
-                label = path.relative_to(root).as_posix()
-                (files.append((path, label)) if is_supported(path) else skipped.append(str(path)))
-        elif root.is_file():
-            if is_supported(root):
-                files.append((root, root.name))
-            else:
-                skipped.append(str(root))
-        else:
-            missing.append({"path": str(root), "reason": "no such file or directory"})
-    return files, skipped, missing
-
-
-def stored_files(store: Store) -> dict[str, dict]:
-    """source -> {"hash", "count", "complete"} read from chunk metadata."""
-    got = get_all(store, ["metadatas"])
-    state: dict[str, dict] = {}
-    for meta in got["metadatas"] or []:
-        entry = state.setdefault(meta["source"], {"hashes": set(), "count": 0, "n": 0})
-        entry["hashes"].add(meta.get("file_hash"))
-        entry["count"] += 1
-        entry["n"] = int(meta.get("n_chunks", 0))
-    return {
-        src: {
-            "hash": next(iter(e["hashes"])) if len(e["hashes"]) == 1 else None,
-            "count": e["count"],
-            "complete": len(e["hashes"]) == 1 and e["count"] == e["n"],
-        }
-        for src, e in state.items()
-    }
-
-
 def _delete_sources(store: Store, sources: list[str], max_batch: int) -> int:
     """Delete every chunk of these sources; a few calls, however many files (writes are the
     slow part of a Chroma call, so one call per file would cost more than the work)."""
@@ -132,17 +94,12 @@ def _add_chunks(store: Store, chunks: list[Chunk], vectors, max_batch: int) -> N
         )
 
 
-def write_manifest(store_dir: Path, store: Store, files: dict[str, dict]) -> None:
-    """Atomic snapshot: source -> content hash, plus the model that built the store."""
-    manifest = {
-        "store": store.metadata,
-        "sources": {src: info["hash"] for src, info in sorted(files.items()) if info["complete"]},
-    }
-    store_dir.mkdir(parents=True, exist_ok=True)
-    # unique per writer: in server mode several ingests may share a store_dir without a lock
-    tmp = store_dir / f"manifest.json.{os.getpid()}-{threading.get_ident()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, store_dir / "manifest.json")
+def _record_paths(store: Store, moved: list[tuple[str, str]]) -> None:
+    """Unchanged files whose recorded path is missing (older stores) or moved: fix it in place."""
+    for source, path in moved:
+        ids = store.collection.get(where={"source": source}, include=[])["ids"]
+        if ids:
+            store.collection.update(ids=ids, metadatas=[{"path": path} for _ in ids])
 
 
 def ingest_paths(
@@ -153,7 +110,11 @@ def ingest_paths(
     embedder: Embedder | None = None,
     progress: bool = False,
 ) -> IngestReport:
-    """Ingest files and folders into the store. Bad files are reported, never fatal."""
+    """Ingest files and folders into the store. Bad files are reported, never fatal.
+
+    `prune` removes stored files that lay under one of the folders in `paths` and are gone;
+    `reset` builds a new collection beside the live one and switches to it once complete.
+    """
     started = time.perf_counter()
     report = IngestReport()
     with server_errors(settings.chroma_url):
@@ -171,20 +132,46 @@ def _ingest_run(paths, settings, report, prune, reset, embedder, progress) -> No
     # The model is loaded only when a file needs embedding: an unchanged re-ingest is cheap.
     model = _LazyEmbedder(settings, embedder)
     # embedded mode: never write through a vector index read before another writer's run
-    if reset:
-        if not settings.chroma_url:
-            refresh_client(settings.store_dir)
-        reset_store(settings.store_dir, settings.collection, settings.chroma_url)
-    store = open_store(settings.store_dir, settings.collection, settings.chroma_url, fresh=True)
+    s = settings
+    store = open_store(s.store_dir, s.collection, s.chroma_url, fresh=True)
+    if reset and store is not None:
+        store = _rebuild(paths, settings, model, report, progress, store)
+    else:
+        if store is not None:
+            check_compatible(store.metadata, model.model_name, model.backend, store.location)
+        _ingest_into(store, s.collection, paths, settings, model, report, prune, progress)
+        # (reopened rather than returned: tests wrap _ingest_into to kill a run right after it)
+        store = store or open_store(s.store_dir, s.collection, s.chroma_url)
     if store is not None:
-        check_compatible(store.metadata, model.model_name, model.backend, store.location)
-    _ingest_into(store, paths, settings, model, report, prune, progress)
-    store = store or open_store(settings.store_dir, settings.collection, settings.chroma_url)
-    if store is not None:
-        if report.chunks_added or report.chunks_deleted:
-            mark_changed(store, settings.store_dir, settings.chroma_url)
-        write_manifest(settings.store_dir, store, stored_files(store))
-        report.chunks_total = store.count()
+        with write_errors(store.location):
+            if report.chunks_added or report.chunks_deleted:
+                mark_changed(store, s.store_dir, s.chroma_url)
+            write_manifest(s.store_dir, store, stored_files(store))
+            report.chunks_total = store.count()
+
+
+def _rebuild(paths, settings, model, report, progress, live: Store) -> Store:
+    """`--reset`: ingest into a new collection beside the live one, then switch readers to it.
+    Any failure, or a build that stored nothing, keeps the live collection as it was."""
+    s = settings
+    discard_builds(s.store_dir, s.collection, s.chroma_url)
+    build = build_name(s.collection)
+    try:
+        _ingest_into(None, build, paths, settings, model, report, False, progress)
+        built = open_store(s.store_dir, build, s.chroma_url)
+    except BaseException:
+        try:
+            drop_collection(s.store_dir, build, s.chroma_url)
+        except Exception:  # the original error is what the user needs; the next reset retries
+            log.exception("could not remove the unfinished build %s", build)
+        raise
+    if built is None or built.count() == 0:
+        drop_collection(s.store_dir, build, s.chroma_url)
+        report.warnings.append("--reset stored nothing: the existing collection is kept")
+        return live
+    with write_errors(built.location):
+        activate(s.store_dir, s.collection, build, s.chroma_url)
+    return open_store(s.store_dir, s.collection, s.chroma_url) or built
 
 
 class _LazyEmbedder:
@@ -203,44 +190,66 @@ class _LazyEmbedder:
         return self._embedder
 
 
-def _ingest_into(store, paths, settings, model, report, prune, progress) -> None:
-    files, skipped, report.failed = discover(paths)
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _read_and_chunk(cand: Candidate, source: str, known: dict | None, settings: Settings):
+    """("unchanged", moved?) or ("chunks", chunks, warnings) for one file; raises
+    IngestFileError. The bytes are read once: hashed and parsed from the same read."""
+    label = display(cand.path)
+    raw = read_bytes_checked(cand.path, label, int(settings.max_file_mb * 1024 * 1024))
+    file_hash = file_fingerprint(raw, settings.chunk_size, settings.chunk_overlap)
+    if known and known["complete"] and known["hash"] == file_hash:
+        return "unchanged", known.get("path") != cand.resolved
+    try:
+        doc = read_file(cand.path, label, len(raw), raw=raw)
+        chunks = chunk_document(
+            doc.text,
+            source,
+            doc.metadata,
+            file_hash,
+            settings.chunk_size,
+            settings.chunk_overlap,
+        )
+    except IngestFileError:
+        raise
+    except Exception as exc:  # a parser or splitter giving up on this one file
+        raise IngestFileError(label, f"cannot ingest ({_one_line(exc)})") from exc
+    for chunk in chunks:
+        chunk.metadata["path"] = cand.resolved  # where the file is: for --prune and labels
+    return "chunks", chunks, doc.warnings
+
+
+def _ingest_into(store, name, paths, settings, model, report, prune, progress) -> None:
+    """Ingest into `store`, or into a collection `name` created on the first write."""
+    found = discover(paths)
+    report.failed = found.failed
     # The rubric sits in corpus/ beside the documents: it is the grader's data, not an
     # unsupported document, so it is not reported as skipped.
     rubric = settings.rubric_path.resolve()
-    report.skipped = [p for p in skipped if Path(p).resolve() != rubric]
-    report.files_seen = len(files)
+    report.skipped = [p for p in found.skipped if Path(p).resolve() != rubric]
+    report.files_seen = len(found.files)
     existing = stored_files(store) if store is not None else {}
-    max_bytes = int(settings.max_file_mb * 1024 * 1024)
+    labelled, unlabelled = assign_labels(found.files, existing)
+    report.failed += unlabelled
 
     pending: list[tuple[str, list[Chunk]]] = []
-    for path, source in files:
+    moved: list[tuple[str, str]] = []
+    for cand, source in labelled:
         try:
-            file_hash = file_fingerprint(
-                path.read_bytes(), settings.chunk_size, settings.chunk_overlap
-            )
-        except OSError as exc:
-            report.failed.append({"path": str(path), "reason": f"cannot read ({exc.strerror})"})
-            continue
-        known = existing.get(source)
-        if known and known["complete"] and known["hash"] == file_hash:
-            report.unchanged += 1
-            continue
-        try:
-            doc = read_file(path, str(path), max_bytes)
-            chunks = chunk_document(
-                doc.text,
-                source,
-                doc.metadata,
-                file_hash,
-                settings.chunk_size,
-                settings.chunk_overlap,
-            )
+            outcome = _read_and_chunk(cand, source, existing.get(source), settings)
         except IngestFileError as exc:
             report.failed.append({"path": exc.path, "reason": exc.reason})
             continue
-        report.warnings.extend(doc.warnings)
-        pending.append((source, chunks))
+        if outcome[0] == "unchanged":
+            report.unchanged += 1
+            if outcome[1]:
+                moved.append((source, cand.resolved))
+            continue
+        pending.append((source, outcome[1]))
+        report.warnings.extend(outcome[2])
 
     all_chunks = [c for _, chunks in pending for c in chunks]
     if all_chunks:
@@ -253,13 +262,18 @@ def _ingest_into(store, paths, settings, model, report, prune, progress) -> None
         report.embedded = len(all_chunks)
         if store is None:
             meta = embed_metadata(embedder.model_name, embedder.backend, embedder.dim)
-            store = open_store(
-                settings.store_dir, settings.collection, settings.chroma_url, True, meta
-            )
+            store = open_store(settings.store_dir, name, settings.chroma_url, True, meta)
     if store is None:  # nothing stored and nothing to store
         return
+    kept = {source for _, source in labelled}
+    gone = prunable(existing, found.folders, kept) if prune else []
+    with write_errors(store.location):
+        _write(store, settings, report, pending, all_chunks, vectors if all_chunks else None, gone)
+        _record_paths(store, moved)
+
+
+def _write(store, settings, report, pending, all_chunks, vectors, gone) -> None:
     max_batch = store.client.get_max_batch_size()
-    gone = sorted(set(existing) - {source for _, source in files}) if prune else []
     if pending or gone:
         # A new generation before the first write, not only after the last: other processes
         # then reread the files once this run ends, even if it is killed before finishing.
@@ -278,45 +292,3 @@ def _ingest_into(store, paths, settings, model, report, prune, progress) -> None
     report.chunks_deleted += _delete_sources(store, gone, max_batch)
     for source in gone:
         log.info("pruned %s", source)
-
-
-def store_stats(settings: Settings) -> dict:
-    """Sources, chunks, document types and the model that built the store."""
-    with server_errors(settings.chroma_url):
-        return _store_stats(settings)
-
-
-def _store_stats(settings: Settings) -> dict:
-    store = open_store(settings.store_dir, settings.collection, settings.chroma_url)
-    if store is None:
-        return {
-            "store": str(settings.chroma_url or settings.store_dir),
-            "sources": 0,
-            "chunks": 0,
-            "model": None,
-            "backend": None,
-            "dimension": None,
-            "doc_types": {},
-        }
-    got = get_all(store, ["metadatas"])
-    sources: dict[str, dict] = {}
-    for meta in got["metadatas"] or []:
-        entry = sources.setdefault(
-            meta["source"],
-            {"title": meta.get("title"), "doc_type": meta.get("doc_type"), "chunks": 0},
-        )
-        entry["chunks"] += 1
-    doc_types: dict[str, int] = {}
-    for entry in sources.values():
-        doc_types[entry["doc_type"]] = doc_types.get(entry["doc_type"], 0) + 1
-    meta = store.metadata
-    return {
-        "store": store.location,
-        "sources": len(sources),
-        "chunks": store.count(),
-        "model": meta.get("embed_model"),
-        "backend": meta.get("embed_backend"),
-        "dimension": meta.get("embed_dim"),
-        "doc_types": doc_types,
-        "files": {src: sources[src] for src in sorted(sources)},
-    }

@@ -7,12 +7,12 @@ reader hides decoding problems; these thin readers make every failure a one-line
 from __future__ import annotations
 
 import logging
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from core.errors import IngestFileError
+from ingest.frontmatter import parse_front_matter
 
 log = logging.getLogger(__name__)
 
@@ -49,30 +49,25 @@ def _decode(raw: bytes, label: str) -> tuple[str, list[str]]:
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:
-    """Split a leading `---` YAML block from the body. Malformed front matter is kept as text."""
-    if not text.startswith("---"):
-        return {}, text
-    end = text.find("\n---", 3)
-    if end == -1:
-        return {}, text
-    try:
-        meta = yaml.safe_load(text[3:end]) or {}
-    except yaml.YAMLError:
-        return {}, text
-    if not isinstance(meta, dict):
-        return {}, text
-    body = text[end + 4 :].lstrip("-").lstrip("\n")
+    """Split a leading `---` YAML block from the body (see `ingest.frontmatter`)."""
+    meta, body, warnings = parse_front_matter(text)
+    for warning in warnings:
+        log.warning(warning)
     return meta, body
 
 
-def _read_pdf(path: Path, label: str) -> str:
+def _read_pdf(raw: bytes, label: str) -> str:
+    import io
+
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
-        reader = PdfReader(str(path))
+        reader = PdfReader(io.BytesIO(raw))
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, OSError, TypeError) as exc:
+    except RecursionError as exc:  # deeply nested objects: not caught by the generic branch
+        raise IngestFileError(label, "corrupt or unreadable PDF (nested too deeply)") from exc
+    except Exception as exc:  # pypdf raises many types on mutated files (LimitReachedError,
+        # NotImplementedError, AttributeError...): each is this one file's failure
         raise IngestFileError(label, f"corrupt or unreadable PDF ({type(exc).__name__})") from exc
     return "\n\n".join(p.strip() for p in pages if p.strip())
 
@@ -96,30 +91,74 @@ def _read_html(raw_text: str) -> tuple[dict, str]:
     return ({"title": title} if title else {}), body.strip()
 
 
-def read_file(path: Path, label: str, max_bytes: int) -> ReadResult:
-    """Read one supported file. Raises IngestFileError with a one-line reason."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise IngestFileError(label, f"cannot read ({exc.strerror})") from exc
-    if size == 0:
+def read_file(path: Path, label: str, max_bytes: int, raw: bytes | None = None) -> ReadResult:
+    """Read one supported file. Raises IngestFileError with a one-line reason.
+
+    `raw`: the file's bytes, already read (the ingest hashes and parses the same bytes, so a
+    file edited meanwhile is never stored under the hash of another version). Without it the
+    size is checked before the file is read.
+    """
+    if raw is None:
+        raw = read_bytes_checked(path, label, max_bytes)
+    if not raw:
         raise IngestFileError(label, "empty file")
-    if size > max_bytes:
-        # MB as the limit is set (MLSD_MAX_FILE_MB, binary megabytes), so the numbers agree
-        limit = f"limit {max_bytes / 2**20:g} MB, MLSD_MAX_FILE_MB"
-        raise IngestFileError(label, f"too large ({size / 2**20:.1f} MB > {limit})")
+    if len(raw) > max_bytes:
+        raise IngestFileError(label, too_large(len(raw), max_bytes))
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
-        text, meta, warnings = _read_pdf(path, label), {}, []
+        text, meta, warnings = _read_pdf(raw, label), {}, []
     else:
-        raw = path.read_bytes()
         decoded, warnings = _decode(raw, label)
         if suffix in HTML_SUFFIXES:
             meta, text = _read_html(decoded)
         else:
-            meta, text = split_front_matter(decoded)
+            meta, text, fm_warnings = parse_front_matter(decoded, label)
+            warnings += fm_warnings
     if not text.strip():
         raise IngestFileError(label, "no text content")
     for warning in warnings:
         log.warning(warning)
     return ReadResult(text=text, metadata=meta, warnings=warnings)
+
+
+def too_large(size: int, max_bytes: int) -> str:
+    # MB as the limit is set (MLSD_MAX_FILE_MB, binary megabytes), so the numbers agree
+    limit = f"limit {max_bytes / 2**20:g} MB, MLSD_MAX_FILE_MB"
+    return f"too large ({size / 2**20:.1f} MB > {limit})"
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "directory"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def read_bytes_checked(path: Path, label: str, max_bytes: int) -> bytes:
+    """The file's bytes, read once, after checking (stat) that it is a regular file within the
+    size limit: a 3 GB file is refused before a byte is read, and a FIFO never blocks."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise IngestFileError(label, f"cannot read ({exc.strerror})") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise IngestFileError(label, f"not a regular file ({file_kind(info.st_mode)})")
+    if info.st_size == 0:
+        raise IngestFileError(label, "empty file")
+    if info.st_size > max_bytes:
+        raise IngestFileError(label, too_large(info.st_size, max_bytes))
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)  # a file growing meanwhile is still bounded
+    except OSError as exc:
+        raise IngestFileError(label, f"cannot read ({exc.strerror})") from exc
+    if len(raw) > max_bytes:
+        raise IngestFileError(label, too_large(max(len(raw), info.st_size), max_bytes))
+    return raw

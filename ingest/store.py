@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from core.errors import ConfigError, StoreMismatchError
+from core.errors import ConfigError, MlsdError, StoreMismatchError
 from core.offline import apply_offline_env
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 # Collection metadata key an ingest bumps whenever it changed chunks, so that long-lived
 # readers (the app, other clients of a Chroma server) notice edits that keep the chunk count.
 GENERATION_KEY = "generation"
+# Key in the configured collection's metadata naming the collection that holds the chunks
+# (absent: the configured one itself). `--reset` builds a new collection and then points here.
+ACTIVE_KEY = "active_collection"
+BUILD_MARK = "-build-"
 
 _clients: dict[str, object] = {}
 _clients_lock = threading.RLock()
@@ -126,6 +130,38 @@ def server_errors(chroma_url: str | None):
         raise
 
 
+class StoreWriteError(MlsdError):
+    """Writing to the store failed (disk full, store files damaged); what was stored is kept."""
+
+
+_DISK_FULL = ("no space left", "disk is full", "os error 28", "quota exceeded")
+
+
+@contextmanager
+def write_errors(location: str):
+    """Turn a failed store write into one line that says what to do. Files stored before the
+    failure stay searchable; the file being written is incomplete and redone by the next run."""
+    import sqlite3
+
+    from chromadb.errors import ChromaError
+
+    try:
+        yield
+    except MlsdError:
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        full = any(mark in text.lower() for mark in _DISK_FULL)
+        if not full and not isinstance(exc, (ChromaError, OSError, sqlite3.Error)):
+            raise  # a bug, not the store: keep the traceback
+        reason = "disk full" if full else f"{type(exc).__name__}: {text[:160]}"
+        hint = "free disk space" if full else "check the store folder"
+        raise StoreWriteError(
+            f"Writing to the store at {location} failed ({reason}): {hint} and rerun "
+            "`mlsd ingest`; files stored before the failure are kept."
+        ) from exc
+
+
 @dataclass
 class Store:
     """An open collection plus where it lives (for messages)."""
@@ -160,18 +196,15 @@ def open_store(
     client = _client(store_dir, chroma_url)
     location = chroma_url or str(store_dir)
     with server_errors(chroma_url):
-        if create:
+        base = _get_collection(client, collection)
+        if base is None and create:
             meta = {"hnsw:space": "cosine", **(embed_meta or {})}
-            col = client.get_or_create_collection(
+            base = client.get_or_create_collection(
                 collection, embedding_function=None, metadata=meta
             )
-        else:
-            try:
-                col = client.get_collection(collection, embedding_function=None)
-            except Exception as exc:  # chromadb raises NotFoundError / ValueError by version
-                if "does not exist" in str(exc) or "not found" in str(exc).lower():
-                    return None
-                raise
+        if base is None:
+            return None
+        col = _active(client, base)
     store = Store(collection=col, location=location, client=client)
     if fresh or create:  # this client has read, or is about to write, the current files
         _note_current(store, store_dir, chroma_url)
@@ -210,14 +243,69 @@ def mark_changed(store: Store, store_dir: Path, chroma_url: str | None) -> None:
     _note_current(store, store_dir, chroma_url)  # the writer's own client is up to date
 
 
-def reset_store(store_dir: Path, collection: str, chroma_url: str | None = None) -> None:
+def _get_collection(client, name: str):
+    try:
+        return client.get_collection(name, embedding_function=None)
+    except Exception as exc:  # chromadb raises NotFoundError / ValueError by version
+        if "does not exist" in str(exc) or "not found" in str(exc).lower():
+            return None
+        raise
+
+
+def _active(client, base):
+    """The collection `base` points to (after a `--reset`), else `base` itself."""
+    name = (base.metadata or {}).get(ACTIVE_KEY)
+    if not name or name == base.name:
+        return base
+    target = _get_collection(client, name)
+    if target is None:  # only if removed by hand: the base collection is all there is
+        log.error("collection %s points to %s, which does not exist", base.name, name)
+        return base
+    return target
+
+
+def build_name(collection: str) -> str:
+    """A name for a `--reset` build beside the live collection."""
+    return f"{collection}{BUILD_MARK}{uuid.uuid4().hex[:8]}"
+
+
+def discard_builds(store_dir: Path, collection: str, chroma_url: str | None = None) -> None:
+    """Delete builds a killed `--reset` left behind (never the active one)."""
+    client = _client(store_dir, chroma_url)
+    with server_errors(chroma_url):
+        base = _get_collection(client, collection)
+        active = (base.metadata or {}).get(ACTIVE_KEY) if base is not None else None
+        for col in client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if name.startswith(collection + BUILD_MARK) and name != active:
+                drop_collection(store_dir, name, chroma_url)
+
+
+def drop_collection(store_dir: Path, name: str, chroma_url: str | None = None) -> None:
     client = _client(store_dir, chroma_url)
     with server_errors(chroma_url):
         try:
-            client.delete_collection(collection)
+            client.delete_collection(name)
         except Exception as exc:
             if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
                 raise
+
+
+def activate(store_dir: Path, collection: str, built: str, chroma_url: str | None) -> None:
+    """Make the completed build `built` the collection readers open, in one metadata write,
+    then delete what it replaced. A kill before the write keeps the old collection; after
+    it, the new one (leftovers are removed by the next `--reset`)."""
+    client = _client(store_dir, chroma_url)
+    with server_errors(chroma_url):
+        base = client.get_collection(collection, embedding_function=None)
+        meta = {k: v for k, v in (base.metadata or {}).items() if not k.startswith("hnsw:")}
+        previous = meta.get(ACTIVE_KEY)
+        base.modify(metadata={**meta, ACTIVE_KEY: built})
+        if previous and previous not in (collection, built):
+            drop_collection(store_dir, previous, chroma_url)
+        ids = base.get(include=[])["ids"]  # a store from before pointers held its chunks here
+        for start in range(0, len(ids), 5_000):
+            base.delete(ids=ids[start : start + 5_000])
 
 
 def embed_metadata(model_name: str, backend: str, dim: int) -> dict:

@@ -128,8 +128,12 @@ def _ingest(paths: list[Path] | None, prune: bool, refused: list[dict] | None = 
     try:
         with st.spinner("Reading, chunking and embedding…", show_time=True):
             result = None if paths == [] else resources.ingest(paths, prune=prune)
-    except MlsdError as exc:
-        st.error(render.inline(str(exc), 300))
+    except Exception as exc:  # the run stopped: keep no upload of it for later re-indexes
+        _discard_uploads(paths or [])
+        if not isinstance(exc, MlsdError):
+            log.exception("ingest failed")
+        message = str(exc) if isinstance(exc, MlsdError) else f"Ingest failed ({exc!r})"
+        st.error(render.inline(message, 300))
         return
     if result is None:
         result = {
@@ -139,12 +143,19 @@ def _ingest(paths: list[Path] | None, prune: bool, refused: list[dict] | None = 
         }  # fmt: skip
     result["failed"] = (refused or []) + result["failed"]
     # A file that failed is not kept: it would fail again at every re-index.
-    settings = resources.get_settings()
-    for item in result["failed"]:
-        candidate = Path(item["path"])
-        if candidate.parent == settings.uploads_dir and candidate.exists():
-            candidate.unlink()
+    _discard_uploads([Path(item["path"]) for item in result["failed"]])
     st.session_state.library_result = result
+
+
+def _discard_uploads(paths: list[Path]) -> None:
+    """Delete these files if they are in the uploads folder (and nothing else)."""
+    uploads = resources.get_settings().uploads_dir.resolve()
+    for path in paths:
+        try:
+            if path.resolve().parent == uploads and path.is_file():
+                path.unlink()
+        except OSError as exc:
+            log.warning("could not remove the failed upload %s: %s", path, exc)
 
 
 def _upload_section() -> None:
