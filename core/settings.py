@@ -54,8 +54,10 @@ class Settings(BaseSettings):
     model_cache_dir: Path = PROJECT_ROOT / ".mlsd" / "models"
 
     # Ingestion
-    chunk_size: int = 350  # tokens
-    chunk_overlap: int = 50
+    # Chunks are counted in the embedding model's own word pieces and never exceed its window
+    # (max_seq_length minus special tokens, heading path included): see ingest/chunking.py.
+    chunk_size: int = 0  # cap per embedded chunk in model tokens; 0 = the model's window
+    chunk_overlap: int = 50  # model tokens repeated from the previous chunk (<= 1/4 of one)
     max_file_mb: float = 20.0
     ingest_lock_timeout_s: float = 600.0
 

@@ -127,3 +127,93 @@ def build_embedder(
 def load_embedder(model: str, backend: str = "onnx", cache_dir: str | None = None) -> Embedder:
     """The process-wide embedder for (model, backend). Loaded once, then reused."""
     return build_embedder(model, backend, cache_dir, reuse=True)
+
+
+class TokenBudget:
+    """The embedding model's own tokenizer and window, for sizing chunks (no torch import).
+
+    `window` is what one embedded text may hold: `max_seq_length` minus the special tokens the
+    model adds ([CLS] and [SEP] for BERT-style models). `count` gives the word pieces of a text
+    without the special tokens, after the same preparation the encoders apply (strip, lower
+    case when the model asks for it).
+    """
+
+    def __init__(self, tokenizer, max_seq_length: int, do_lower_case: bool, key: str) -> None:
+        self._tokenizer = tokenizer
+        self.max_seq_length = max_seq_length
+        self.do_lower_case = do_lower_case
+        self.special_tokens = len(tokenizer.encode("", add_special_tokens=True).ids)
+        self.window = max_seq_length - self.special_tokens
+        self.key = f"{key}|window={self.window}"  # what chunk boundaries depend on
+
+    def _prepare(self, text: str) -> str:
+        text = text.strip()
+        return text.lower() if self.do_lower_case else text
+
+    def tokens(self, text: str) -> list[int]:
+        """Word-piece ids of `text` (no special tokens)."""
+        return self._tokenizer.encode(self._prepare(text), add_special_tokens=False).ids
+
+    def count(self, text: str) -> int:
+        return len(self.tokens(text))
+
+    def embedded_count(self, text: str) -> int:
+        """Tokens the model sees for `text` before truncation, special tokens included."""
+        return self.count(text) + self.special_tokens
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word piece in `text` (as given, not stripped)."""
+        src = text.lower() if self.do_lower_case else text  # lower() keeps offsets for ASCII
+        if len(src) != len(text):
+            src = text
+        return list(self._tokenizer.encode(src, add_special_tokens=False).offsets)
+
+
+def _read_json_file(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+@lru_cache(maxsize=4)
+def load_token_budget(model: str) -> TokenBudget:
+    """The tokenizer and window of `model` (a folder or a hub id already in the local cache).
+
+    Reads `tokenizer.json` with the `tokenizers` library and `max_seq_length` from
+    `sentence_bert_config.json` (else the tokenizer's and the model's position limits, as
+    sentence-transformers does). Raises ConfigError when the model has no fast tokenizer.
+    """
+    import hashlib
+
+    from tokenizers import Tokenizer
+
+    try:
+        folder = local_model_dir(model)
+    except Exception as exc:  # not a folder and not in the hub cache
+        raise ConfigError(
+            f"Embedding model {model!r} not found locally ({type(exc).__name__}): set "
+            "MLSD_EMBED_MODEL to a sentence-transformers model folder."
+        ) from exc
+    modules = _read_json_file(folder / "modules.json")
+    sub = modules[0].get("path", "") if isinstance(modules, list) and modules else ""
+    transformer_dir = folder / sub
+    tokenizer_file = transformer_dir / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        raise ConfigError(f"{transformer_dir}: no tokenizer.json, so chunks cannot be sized.")
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    st_config = _read_json_file(transformer_dir / "sentence_bert_config.json")
+    max_len = st_config.get("max_seq_length")
+    if not max_len:
+        tok_limit = _read_json_file(transformer_dir / "tokenizer_config.json").get(
+            "model_max_length"
+        )
+        positions = _read_json_file(transformer_dir / "config.json").get("max_position_embeddings")
+        max_len = min(int(x) for x in (tok_limit, positions, 10**6) if x)
+    digest = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()[:16]
+    key = f"{model_label(model)}|tokenizer={digest}|max_seq_length={int(max_len)}"
+    return TokenBudget(tokenizer, int(max_len), bool(st_config.get("do_lower_case")), key)

@@ -200,7 +200,9 @@ def _read_and_chunk(cand: Candidate, source: str, known: dict | None, settings: 
     IngestFileError. The bytes are read once: hashed and parsed from the same read."""
     label = display(cand.path)
     raw = read_bytes_checked(cand.path, label, int(settings.max_file_mb * 1024 * 1024))
-    file_hash = file_fingerprint(raw, settings.chunk_size, settings.chunk_overlap)
+    file_hash = file_fingerprint(
+        raw, settings.chunk_size, settings.chunk_overlap, model=settings.embed_model
+    )
     if known and known["complete"] and known["hash"] == file_hash:
         return "unchanged", known.get("path") != cand.resolved
     try:
@@ -212,6 +214,7 @@ def _read_and_chunk(cand: Candidate, source: str, known: dict | None, settings: 
             file_hash,
             settings.chunk_size,
             settings.chunk_overlap,
+            model=settings.embed_model,
         )
     except IngestFileError:
         raise
