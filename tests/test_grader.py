@@ -10,6 +10,7 @@ Also: strong_negated (strong saying it will not monitor), two strong generative-
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -210,9 +211,9 @@ def test_level_adjusts_expectations(graded):
     mid, senior, staff = (graded[("strong", lv)] for lv in LEVELS)
     assert mid.overall >= senior.overall > staff.overall
     # staff-only criteria are a bonus below staff, expected at staff
-    core = next(c for c in stage_of(mid, "problem_framing").criteria if c.id == "core_challenge")
+    core = next(c for c in stage_of(mid, "problem_framing").criteria if c.id == "stakeholders")
     assert core.expected is False
-    core = next(c for c in stage_of(staff, "problem_framing").criteria if c.id == "core_challenge")
+    core = next(c for c in stage_of(staff, "problem_framing").criteria if c.id == "stakeholders")
     assert core.expected is True
 
 
@@ -437,7 +438,7 @@ NEGATED_PAIRS = [  # (criterion, red flag about its absence or None, affirmed, n
         "There is no holdout set.",
     ),
     (
-        "alerting_retraining",
+        "retraining",
         None,
         "We retrain the model every week.",
         "We will not retrain the model.",
@@ -471,7 +472,7 @@ UNRELATED_NEGATIVES = [  # (criterion, a genuine mention that contains a negativ
     ("drift_data_quality", "We monitor drift so that we do not serve stale models."),
     ("drift_data_quality", "No PII leaves the region; we monitor feature drift daily."),
     ("splits_leakage", "We split by time so that nothing from the future leaks into training."),
-    ("latency_and_mode", "Scoring happens per request with a latency of no more than 100 ms."),
+    ("inference_mode", "Scoring happens per request with a latency of no more than 100 ms."),
 ]
 
 
@@ -565,3 +566,44 @@ def test_strong_then_genai_then_partial_then_weak_then_off_topic(
         assert score["strong"] >= score[name] > max(score[p] for p in partials), (level, score)
     assert min(score[p] for p in partials) > max(score[w] for w in weaks), (level, score)
     assert min(score[w] for w in weaks) > score["off_topic"] == 0, (level, score)
+
+
+# -- one idea, one criterion: empty headings and bullets --------------------------------------
+
+
+def test_an_empty_bullet_earns_nothing_and_silences_no_red_flag(grade, graded):
+    """A bullet that only names a topic ("Monitoring", "Scaling") says nothing about it."""
+    weak = graded[("weak", "senior")]
+    outline = f"{design('weak')}\n\n## Next\n\n- Monitoring\n- Scaling\n- Rollback plan: TBD\n"
+    report = grade(outline)
+    assert "no_monitoring" in red_flags(report) and "no_safe_rollout" in red_flags(report)
+    assert stage_of(report, "monitoring").score == 0
+    assert report.overall == weak.overall
+    said = grade(f"{design('weak')}\n\n- Monitoring: PSI drift alerts on every feature, daily.\n")
+    assert "no_monitoring" not in red_flags(said)
+
+
+def test_the_rubric_counts_each_idea_once(rubric):
+    """The latency target and serving mode are one criterion (deployment), the crux one
+    (trade-offs), retraining one (monitoring), the roadmap one (trade-offs)."""
+    owners = {
+        (
+            "latency budget",
+            "latency target",
+            "online inference",
+            "batch inference",
+        ): "inference_mode",
+        ("retrain", "retraining cadence"): "retraining",
+        ("roadmap", "next iteration", "v2"): "summary_roadmap",
+        ("the crux", "hardest"): "identifies_crux",
+        ("stakeholder",): "stakeholders",
+    }
+    for words, owner in owners.items():
+        pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b")
+        holders = [
+            c.id
+            for s in rubric.stages
+            for c in s.criteria
+            if pattern.search(c.description.lower()) or any(pattern.search(p) for p in c.phrases)
+        ]
+        assert holders == [owner], (words, holders)

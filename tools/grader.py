@@ -39,7 +39,9 @@ from tools.grader_text import (
     Passage,
     count_words,
     find_phrases,
+    is_bare_label,
     is_instruction,
+    normalize,
     split_passages,
     truncate_words,
 )
@@ -62,7 +64,7 @@ BONUS_CREDIT = 0.5  # a criterion above the candidate's level adds half its cred
 # What makes a text a design at all (tuned on tests/designs: recipes and poems score far below).
 MIN_DESIGN_WORDS = 8
 MIN_DESIGN_TERMS = 3
-MIN_EVIDENCED_CRITERIA = 2
+MIN_EVIDENCED_CRITERIA = 1
 MIN_AFFINITY = 0.30  # mean of the best sentences' similarity to their closest criterion
 # Sentences vary from 3 to 45 words: small batches pad less (bench: 8 is ~40% faster than 64).
 ENCODE_BATCH = 8
@@ -105,9 +107,11 @@ def grade_design(
         )
 
     passages = split_passages(text)
+    keywords = _label_keywords(rubric)
     for p in passages:
         p.instruction = not p.is_heading and is_instruction(p.text)
-    evidence = [p for p in passages if not p.is_heading and not p.instruction]
+        p.extra["label"] = not p.is_heading and is_bare_label(p.text, keywords)
+    evidence = [p for p in passages if not (p.is_heading or p.instruction or p.extra["label"])]
     ignored = [p.text for p in passages if p.instruction]
     if ignored:
         notices.append(
@@ -201,6 +205,19 @@ def grade_design(
     )
     report.summary = summarize(report, why_not)
     return report
+
+
+def _label_keywords(rubric: Rubric) -> tuple[str, ...]:
+    """The words that name a stage's topic: its name, its heading keywords and the phrases of
+    its absence red flags ("rollback", "canary"), word by word."""
+    words = set()
+    for stage in rubric.stages:
+        texts = [stage.name, *stage.heading_keywords]
+        for flag in stage.red_flags:
+            if flag.detect.kind == "absent":
+                texts.extend(flag.detect.phrases)
+        words.update(w for text in texts for w in normalize(text).split() if len(w) > 2)
+    return tuple(sorted(words))
 
 
 def _stage_score(results: list[CriterionResult], flags: list[RedFlagResult]) -> int:

@@ -230,6 +230,28 @@ def split_passages(design: str) -> list[Passage]:
     return passages
 
 
+# -- bare labels ---------------------------------------------------------------------------
+# A bullet or line that only names a topic ("Monitoring", "- Scaling:", "Model serving: TBD")
+# says nothing about the design: it earns no credit and silences no red flag.
+LABEL_MAX_WORDS = 4
+_LABEL_FILLER = frozenset({
+    "and", "or", "the", "of", "for", "plan", "plans", "strategy", "strategies", "overview",
+    "considerations", "consideration", "details", "detail", "notes", "note", "approach",
+    "setup", "design", "system", "section", "part", "parts", "misc", "other", "stuff", "ideas",
+    "questions", "tbd", "todo", "tba", "etc", "more", "later", "engineering", "pipeline",
+    "pipelines", "infrastructure", "process", "steps", "step",
+})  # fmt: skip
+
+
+def is_bare_label(text: str, keywords: tuple[str, ...]) -> bool:
+    """True for a short passage whose every word is a topic keyword (a word starting with one
+    of `keywords`, e.g. the rubric's stage heading keywords) or filler ("plan", "TBD")."""
+    words = normalize(text).split()
+    if not words or len(words) > LABEL_MAX_WORDS:
+        return False
+    return all(w in _LABEL_FILLER or (len(w) > 2 and w.startswith(keywords)) for w in words)
+
+
 # -- text addressed to the grader ---------------------------------------------------------
 # A design is data. Sentences that instruct a grader, an AI or a reviewer, or that assert the
 # grade, are excluded from evidence and red-flag detection, so they can neither add nor remove
