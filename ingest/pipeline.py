@@ -21,19 +21,15 @@ from ingest.embeddings import Embedder, load_embedder, model_label
 from ingest.inventory import store_stats, stored_files, write_manifest
 from ingest.locking import ingest_lock
 from ingest.readers import read_bytes_checked, read_file
+from ingest.rebuild import activate, build_name, discard_builds, drop_collection, write_errors
 from ingest.sources import Candidate, assign_labels, discover, display, prunable
 from ingest.store import (
     Store,
-    activate,
-    build_name,
     check_compatible,
-    discard_builds,
-    drop_collection,
     embed_metadata,
     mark_changed,
     open_store,
     server_errors,
-    write_errors,
 )
 
 log = logging.getLogger(__name__)
@@ -270,6 +266,12 @@ def _ingest_into(store, name, paths, settings, model, report, prune, progress) -
         return
     kept = {source for _, source in labelled}
     gone = prunable(existing, found.folders, kept) if prune else []
+    unplaced = [src for src, info in existing.items() if not info["path"] and src not in kept]
+    if prune and unplaced:  # stored before chunks recorded their file's path
+        report.warnings.append(
+            f"--prune kept {len(unplaced)} stored files with no recorded location (stored by "
+            "an older version): `mlsd ingest --reset` rebuilds the store"
+        )
     with write_errors(store.location):
         _write(store, settings, report, pending, all_chunks, vectors if all_chunks else None, gone)
         _record_paths(store, moved)

@@ -15,7 +15,8 @@ from conftest import minimal_pdf, run_cli
 
 from ingest import pipeline
 from ingest.pipeline import ingest_paths, store_stats, stored_files
-from ingest.store import StoreWriteError, open_store
+from ingest.rebuild import StoreWriteError
+from ingest.store import open_store
 from tools.search import Retriever
 
 
