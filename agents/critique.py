@@ -40,10 +40,7 @@ def grader_functions():
     try:
         from tools.grader import render_markdown
     except ImportError:
-        try:
-            from tools.grader_report import render_markdown
-        except ImportError:
-            render_markdown = None
+        render_markdown = None
     return critique_design, render_markdown
 
 

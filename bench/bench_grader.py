@@ -34,7 +34,7 @@ def timed(fn):
 
 
 def bench_design(words: int) -> str:
-    from tools.grader_text import truncate_words
+    from tools.grader.text import truncate_words
 
     designs = ROOT / "tests" / "designs"
     text = (designs / "strong.md").read_text() + "\n\n" + (designs / "partial.md").read_text()
@@ -55,7 +55,7 @@ def main() -> int:
     apply_offline_env(settings.embed_model)
     from ingest.embeddings import load_embedder
     from tools.grader import ENCODE_BATCH, grade_design
-    from tools.grader_text import count_words, is_instruction, split_passages
+    from tools.grader.text import count_words, is_instruction, split_passages
     from tools.rubric import load_rubric
 
     load_s, embedder = timed(

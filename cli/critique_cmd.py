@@ -58,8 +58,7 @@ def critique(
     design = _read_design(source, settings.max_file_mb)
     # heavy imports here, not at module level, so `mlsd --help` stays fast
     from ingest.embeddings import load_embedder
-    from tools.grader import grade_design
-    from tools.grader_report import render_markdown
+    from tools.grader import grade_design, render_markdown
     from tools.rubric import load_rubric
 
     with user_errors():

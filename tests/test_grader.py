@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-import tools.grader as grader
+import tools.grader.grade as grader
 from core.errors import InputError
 from core.settings import Settings
 from tools.deps import Deps
 from tools.grader import CritiqueReport, critique_design, grade_design, render_markdown
-from tools.grader_match import Judgement
+from tools.grader.match import Judgement
 from tools.rubric import LEVELS, load_rubric
 
 DESIGNS = Path(__file__).parent / "designs"

@@ -13,8 +13,8 @@ import yaml
 from core.errors import ConfigError
 from core.settings import Settings
 from tools.deps import Deps
-from tools.grader_match import detect_red_flags
-from tools.grader_text import split_passages
+from tools.grader.match import detect_red_flags
+from tools.grader.text import split_passages
 from tools.rubric import LEVELS, Rubric, ToolError, load_rubric, rubric_for_stage, stage
 
 CORPUS = Settings().corpus_dir

@@ -139,7 +139,7 @@ def llm_endpoint_status() -> dict[str, Any]:
 def critique(design: str, level: str, deps: Deps) -> tuple[dict, str]:
     """(report as a dict, report as markdown) from the design grader."""
     critique_design = load("tools.grader", "critique_design", "The design critique")
-    render_markdown = load("tools.grader_report", "render_markdown", "The design critique")
+    render_markdown = load("tools.grader", "render_markdown", "The design critique")
     report = critique_design(deps, design, level=level)
     return report.model_dump(), render_markdown(report)
 

@@ -1,4 +1,4 @@
-"""The deterministic design grader: a pasted ML system design scored against the rubric.
+"""Grading one design: `grade_design` and the `critique_design` tool put the grader together.
 
 `grade_design` splits the design into sentences, judges every rubric criterion met / partial /
 missing from verbatim evidence (embedding similarity plus concept phrases; a negated mention
@@ -18,16 +18,16 @@ import numpy as np
 
 from core.errors import InputError
 from core.settings import Settings
-from tools.grader_match import (
+from tools.grader.match import (
     attribute_stages,
     criterion_index,
     detect_red_flags,
     judge_criteria,
     phrase_hits,
 )
-from tools.grader_negation import drop_negated
-from tools.grader_refs import Reference, references_for
-from tools.grader_report import (
+from tools.grader.negation import drop_negated
+from tools.grader.refs import Reference, references_for
+from tools.grader.report import (
     CriterionResult,
     CritiqueReport,
     RedFlagResult,
@@ -35,7 +35,7 @@ from tools.grader_report import (
     render_markdown,
     summarize,
 )
-from tools.grader_text import (
+from tools.grader.text import (
     Passage,
     count_words,
     find_phrases,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.grader_negation import affirmed_phrases, first_affirmed, negation_spans
-from tools.grader_text import Passage, find_phrases, normalize
+from tools.grader.negation import affirmed_phrases, first_affirmed, negation_spans
+from tools.grader.text import Passage, find_phrases, normalize
 from tools.rubric import Criterion, RedFlag, Rubric
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def phrase_hits(passages: list[Passage], index: CriterionIndex) -> list[list[lis
     """hits[i][j]: the concept phrases of criterion j found in passage i or in the heading it
     sits under (a section titled "Labels" or "Summary" names its concept once for each of
     its sentences; a heading alone is never evidence, it has no sentence to quote). Negated
-    occurrences ("we won't retrain") are not hits (`grader_negation`)."""
+    occurrences ("we won't retrain") are not hits (`negation`)."""
     by_heading: dict[str, list[list[str]]] = {}
     out = []
     for p in passages:

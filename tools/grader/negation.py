@@ -13,7 +13,7 @@ A negated hazard is a safeguard, not a missing practice: a scope that contains a
 (leak, skew, bias, stale, regression, PII, hallucination ...) is dropped, so "nothing from the
 future leaks in" and "no guardrail regression" keep their credit. Bounds such as "no more than
 100 ms" or "must not exceed" are not negations. Rule-based and deterministic; the scopes are
-character spans of the sentence's normalized text (`grader_text.normalize`).
+character spans of the sentence's normalized text (`text.normalize`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from tools.grader_text import Passage, find_phrases, normalize, phrase_pattern
+from tools.grader.text import Passage, find_phrases, normalize, phrase_pattern
 from tools.rubric import Rubric
 
 Span = tuple[int, int]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from tools.grader_text import find_phrases, normalize
+from tools.grader.text import find_phrases, normalize
 from tools.rubric import Criterion
 
 log = logging.getLogger(__name__)

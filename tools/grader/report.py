@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tools.grader_refs import Reference
+from tools.grader.refs import Reference
 
 Status = Literal["met", "partial", "missing"]
 
