@@ -228,3 +228,60 @@ def test_followups_spread_over_the_corpus():
         s.split("/")[0] for row in followup_rows() for s in row["expected_sources_any"]
     )
     assert set(folders) == {"framework", "concepts", "solutions"}
+
+
+GRADER_DEV = DATASETS / "grader_dev"
+STATUSES = {"met", "partial", "missing", "n/a"}
+PROBLEM_TYPES = {"ranking", "classification", "regression", "generative"}
+MIN_DESIGNS, MIN_NONDESIGNS = 14, 8
+CREDIT = {"met": 1.0, "partial": 0.5, "missing": 0.0}
+
+
+def grader_labels() -> list[dict]:
+    return load_rows(GRADER_DEV / "labels.jsonl")
+
+
+def rubric_criterion_ids() -> list[str]:
+    from tools.rubric import load_rubric
+
+    rubric = load_rubric(ROOT / "corpus" / "rubric.yaml")
+    return [c.id for stage in rubric.stages for c in stage.criteria]
+
+
+def test_grader_dev_labels_cover_every_file_once():
+    labels = grader_labels()
+    files = sorted(str(p.relative_to(GRADER_DEV)) for p in GRADER_DEV.glob("*designs/*.md"))
+    assert sorted(row["file"] for row in labels) == files
+    designs = [row for row in labels if row["file"].startswith("designs/")]
+    nondesigns = [row for row in labels if row["file"].startswith("nondesigns/")]
+    assert len(designs) >= MIN_DESIGNS and len(nondesigns) >= MIN_NONDESIGNS
+    assert all(row["is_design"] for row in designs)
+    assert not any(row["is_design"] for row in nondesigns)
+    assert {row["problem_type"] for row in designs} == PROBLEM_TYPES
+    assert {row["problem_type"] for row in nondesigns} == {"none"}
+
+
+def test_grader_dev_labels_judge_every_rubric_criterion():
+    """Every label names exactly the rubric's criteria; a rubric change means relabelling."""
+    ids = rubric_criterion_ids()
+    for row in grader_labels():
+        assert sorted(row["criteria"]) == sorted(ids), row["file"]
+        assert set(row["criteria"].values()) <= STATUSES, row["file"]
+        assert isinstance(row["reader_overall"], int) and 0 <= row["reader_overall"] <= 100
+        if not row["is_design"]:
+            assert row["reader_overall"] == 0, row["file"]
+            assert set(row["criteria"].values()) == {"missing"}, row["file"]
+
+
+def test_grader_dev_reader_scores_agree_with_the_criterion_labels():
+    """The reader's overall score ranks designs like the share of credit in their own labels."""
+    from scipy.stats import spearmanr
+
+    shares, overall = [], []
+    for row in grader_labels():
+        if not row["is_design"]:
+            continue
+        judged = [CREDIT[s] for s in row["criteria"].values() if s != "n/a"]
+        shares.append(sum(judged) / len(judged))
+        overall.append(row["reader_overall"])
+    assert spearmanr(shares, overall).statistic >= 0.9

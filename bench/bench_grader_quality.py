@@ -1,0 +1,199 @@
+"""Grader quality against a senior reader's labels (issue #16): bench/results/grader_quality.json.
+
+Grades every file listed in eval/datasets/grader_dev/labels.jsonl (designs/ and nondesigns/)
+with the project's grader at one level and compares it with the labels:
+
+- credit precision / recall: a criterion "earns credit" when it is met or partial; criteria the
+  reader labelled n/a are left out; computed over the design files;
+- Spearman rank correlation of the grader's overall score with `reader_overall` over designs;
+- the non-design confusion (is_design predicted vs label), and whether rejected texts score 0;
+- problem-type accuracy and n/a agreement when the grader reports them.
+
+These labels are for judging only: never train or tune the grader on them (see the README next
+to them). Usage: python bench/bench_grader_quality.py [--level senior] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.offline import apply_offline_env  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+DEV = ROOT / "eval" / "datasets" / "grader_dev"
+CREDIT = {"met", "partial"}
+TARGETS = {"credit_precision": 0.85, "credit_recall": 0.80, "spearman": 0.90}
+
+
+def load_labels(path: Path = DEV / "labels.jsonl") -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def spearman(xs: list[float], ys: list[float]) -> float:
+    from scipy.stats import spearmanr
+
+    if len(xs) < 3:
+        return float("nan")
+    return float(spearmanr(xs, ys).statistic)
+
+
+def criterion_statuses(report) -> dict[str, str]:
+    return {c.id: c.status for stage in report.stages for c in stage.criteria}
+
+
+def compare(label: dict, report) -> dict:
+    """One file's comparison: credit agreement per criterion and the disagreements by name."""
+    predicted = criterion_statuses(report)
+    row = {
+        "file": label["file"],
+        "is_design": label["is_design"],
+        "predicted_is_design": bool(report.is_design),
+        "reader_overall": label["reader_overall"],
+        "overall": int(report.overall),
+        "problem_type": label.get("problem_type"),
+        "predicted_problem_type": getattr(report, "problem_type", None),
+        "tp": 0,
+        "fp": 0,
+        "fn": 0,
+        "tn": 0,
+        "false_credit": [],
+        "missed_credit": [],
+        "unlabelled": sorted(set(predicted) - set(label["criteria"])),
+        "na_labelled": 0,
+        "na_agreed": 0,
+    }
+    for cid, truth in label["criteria"].items():
+        got = predicted.get(cid, "missing")
+        if truth == "n/a":
+            row["na_labelled"] += 1
+            row["na_agreed"] += got == "n/a"
+            continue
+        earned, credited = truth in CREDIT, got in CREDIT
+        key = {(True, True): "tp", (False, True): "fp", (True, False): "fn"}.get(
+            (earned, credited), "tn"
+        )
+        row[key] += 1
+        if key == "fp":
+            row["false_credit"].append(cid)
+        elif key == "fn":
+            row["missed_credit"].append(cid)
+    return row
+
+
+def summarize(rows: list[dict], level: str) -> dict:
+    designs = [r for r in rows if r["is_design"]]
+    tp, fp, fn = (sum(r[k] for r in designs) for k in ("tp", "fp", "fn"))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    rho = spearman([r["overall"] for r in designs], [r["reader_overall"] for r in designs])
+    confusion = {
+        "design_as_design": sum(r["is_design"] and r["predicted_is_design"] for r in rows),
+        "design_as_nondesign": sum(r["is_design"] and not r["predicted_is_design"] for r in rows),
+        "nondesign_as_design": sum(not r["is_design"] and r["predicted_is_design"] for r in rows),
+        "nondesign_as_nondesign": sum(
+            not r["is_design"] and not r["predicted_is_design"] for r in rows
+        ),
+    }
+    nondesigns = [r for r in rows if not r["is_design"]]
+    typed = [r for r in designs if r["predicted_problem_type"] is not None]
+    na_labelled = sum(r["na_labelled"] for r in designs)
+    right_type = sum(r["predicted_problem_type"] == r["problem_type"] for r in typed)
+    type_accuracy = round(right_type / len(typed), 3) if typed else None
+    summary = {
+        "level": level,
+        "designs": len(designs),
+        "nondesigns": len(nondesigns),
+        "credit_precision": round(precision, 3),
+        "credit_recall": round(recall, 3),
+        "credit_counts": {"tp": tp, "fp": fp, "fn": fn},
+        "spearman_overall_vs_reader": round(rho, 3),
+        "nondesign_confusion": confusion,
+        "nondesigns_scored_zero": sum(r["overall"] == 0 for r in nondesigns),
+        "problem_type_accuracy": type_accuracy,
+        "na_labelled": na_labelled,
+        "na_recovered": sum(r["na_agreed"] for r in designs) if na_labelled else 0,
+        "targets": TARGETS,
+    }
+    summary["meets_targets"] = (
+        precision >= TARGETS["credit_precision"]
+        and recall >= TARGETS["credit_recall"]
+        and rho >= TARGETS["spearman"]
+        and confusion["nondesign_as_design"] == 0
+        and confusion["design_as_nondesign"] == 0
+    )
+    return summary
+
+
+def print_table(rows: list[dict], summary: dict) -> None:
+    print(f"{'file':45} {'design':>6} {'pred':>5} {'reader':>6} {'grader':>6}  disagreements")
+    for r in rows:
+        diff = [f"+{c}" for c in r["false_credit"]] + [f"-{c}" for c in r["missed_credit"]]
+        print(
+            f"{r['file']:45} {str(r['is_design']):>6} {str(r['predicted_is_design']):>5} "
+            f"{r['reader_overall']:>6} {r['overall']:>6}  {' '.join(diff)}"
+        )
+    print()
+    print(
+        f"credit precision {summary['credit_precision']:.3f}  recall {summary['credit_recall']:.3f}"
+        f"  spearman {summary['spearman_overall_vs_reader']:.3f}"
+        f"  non-design confusion {summary['nondesign_confusion']}"
+    )
+
+
+def provenance() -> dict:
+    """Which grader produced the numbers: the commit, and whether grader files had local edits."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        except OSError:
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    dirty = git("status", "--porcelain", "--", "tools", "corpus/rubric.yaml")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "grader_files_modified": bool(dirty)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--level", default="senior")
+    parser.add_argument("--labels", type=Path, default=DEV / "labels.jsonl")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "grader_quality.json"
+    )
+    args = parser.parse_args()
+
+    settings = Settings()
+    apply_offline_env(settings.embed_model)
+    from ingest.embeddings import load_embedder
+    from tools.grader import grade_design
+    from tools.rubric import load_rubric
+
+    embedder = load_embedder(
+        settings.embed_model, settings.embed_backend, str(settings.model_cache_dir)
+    )
+    rubric = load_rubric(settings.rubric_path)
+    rows = []
+    for label in load_labels(args.labels):
+        text = (args.labels.parent / label["file"]).read_text(encoding="utf-8")
+        report = grade_design(text, args.level, rubric=rubric, embedder=embedder)
+        rows.append(compare(label, report))
+    summary = summarize(rows, args.level)
+    summary.update(provenance())
+    print_table(rows, summary)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"summary": summary, "files": rows}, indent=2) + "\n")
+    tmp.replace(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
