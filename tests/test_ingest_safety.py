@@ -415,3 +415,64 @@ def test_upload_whose_ingest_crashed_is_not_kept(
     finally:
         st.cache_resource.clear()
         st.cache_data.clear()
+
+
+def test_a_moved_folder_keeps_its_labels_and_prunes_from_the_new_place(
+    docs_dir, tmp_path, make_settings, embedder
+):
+    settings = make_settings()
+    ingest_paths([docs_dir], settings, embedder=embedder)
+    before = _ids(settings)
+    moved = tmp_path / "moved"
+    docs_dir.rename(moved)
+    report = ingest_paths([moved], settings, prune=True, embedder=embedder)
+    assert report.embedded == 0 and report.chunks_deleted == 0 and _ids(settings) == before
+    assert all(info["path"].startswith(str(moved)) for info in _sources(settings).values())
+    (moved / "beta.md").unlink()
+    ingest_paths([moved], settings, prune=True, embedder=embedder)
+    assert "beta.md" not in _sources(settings) and "alpha.md" in _sources(settings)
+
+
+_KILLED_DURING_RESET = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from core.settings import Settings
+from ingest import pipeline
+
+real_add = pipeline._add_chunks
+
+def add_then_die(store, chunks, vectors, max_batch):
+    real_add(store, chunks[:2], vectors[:2], max_batch)
+    os._exit(9)
+
+pipeline._add_chunks = add_then_die
+pipeline.ingest_paths([Path(sys.argv[1])], Settings(store_dir=Path(sys.argv[2])), reset=True)
+"""
+
+
+def test_kill_during_reset_keeps_the_old_collection(docs_dir, make_settings, embedder):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    settings = make_settings()
+    ingest_paths([docs_dir], settings, embedder=embedder)
+    before = _ids(settings)
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_DURING_RESET]
+        + [str(docs_dir), str(settings.store_dir), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == 9, killed.stderr[-800:]
+    assert _ids(settings) == before
+    hits = run_cli("search", "population stability", "--store", str(settings.store_dir), "--json")
+    assert hits.returncode == 0 and json.loads(hits.stdout)[0]["source"] == "beta.md"
+    report = ingest_paths([docs_dir], settings, reset=True, embedder=embedder)
+    assert report.ingested == 5 and _ids(settings) == before
+    store = open_store(settings.store_dir, settings.collection)
+    names = sorted(c.name for c in store.client.list_collections())
+    assert names == sorted([settings.collection, store.collection.name])  # leftover removed
