@@ -1,8 +1,9 @@
 """The typed tools of `tools/`, bound to deps, as langchain tools for the LLM agent.
 
 Each tool keeps its function's docstring and signature as its schema (minus the first
-argument, the bound resource). Results are rendered as text between <data> markers, and
-passages are numbered [n] for the whole turn, so the model's citations map back to chunks.
+argument, the bound resource). Results are rendered as text between <data> markers (hidden
+HTML and unsafe sentences removed, see `as_data`), and passages are numbered [n] for the
+whole turn, so the model's citations map back to chunks.
 A tool failure (an `MlsdError`, a `ToolError` value) reaches the model as readable text.
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.passages import is_instruction_to_ai, split_sentences
+from agents.injection import is_unsafe_sentence, strip_hidden
+from agents.passages import split_sentences
 from core.errors import MlsdError
 from tools.search import Hit
 
@@ -37,15 +40,28 @@ class TurnLog:
         return self.numbers[hit.chunk_id]
 
 
+REMOVED = "[unsafe text removed]"
+# Chat-template tokens (<|im_start|>, <|system|>) would let data pose as a new message.
+_SPECIAL_TOKEN = re.compile(r"<\|[^|>\n]{0,40}\|>")
+
+
+def _safe_paragraph(paragraph: str) -> str:
+    """The paragraph as written when every sentence is safe; else its safe sentences (lines
+    joined, so that an instruction wrapped over two lines is still seen whole) and a marker."""
+    sentences = split_sentences(" ".join(line.strip() for line in paragraph.splitlines()))
+    if not any(is_unsafe_sentence(s) for s in sentences):
+        return paragraph
+    return " ".join([s for s in sentences if not is_unsafe_sentence(s)] + [REMOVED])
+
+
 def as_data(text: str) -> str:
-    """Untrusted text for the model: fenced, with instruction-like sentences removed."""
-    kept = []
-    for line in text.splitlines():
-        parts = split_sentences(line) if line.strip() else [line]
-        if any(is_instruction_to_ai(p) for p in parts):
-            parts = [p for p in parts if not is_instruction_to_ai(p)] + ["[instruction removed]"]
-        kept.append(" ".join(parts))
-    return "<data>\n" + "\n".join(kept).replace("</data>", "") + "\n</data>"
+    """Untrusted text for the model, fenced between <data> markers: HTML comments, tags and
+    invisible characters stripped, unsafe sentences (agents/injection.py) removed. The
+    system prompt tells the model that fenced text is data, never instructions."""
+    visible = _SPECIAL_TOKEN.sub(" ", strip_hidden(text))  # also drops any <data> tag inside
+    paragraphs = re.split(r"(\n[ \t]*\n)", visible)  # separators kept at odd positions
+    body = "".join(p if i % 2 else _safe_paragraph(p) for i, p in enumerate(paragraphs))
+    return "<data>\n" + body.strip("\n") + "\n</data>"
 
 
 def _render(value: Any) -> str:

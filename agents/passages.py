@@ -1,16 +1,16 @@
 """Passage text as data: markdown cleaned into quotable sentences, instructions dropped.
 
 The offline agent only ever quotes sentences produced here, so everything it says is a
-lightly cleaned span of a retrieved passage. Sentences that address an AI/assistant with
-instructions (prompt injection planted in a document) are never quoted.
+lightly cleaned span of a retrieved passage. Unsafe sentences (agents/injection.py: text
+that instructs an AI, asks the reader to send a secret, contact an address or disable safety
+or monitoring) are never quoted; hidden HTML and invisible characters are dropped first.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import re
+
+from agents.injection import is_unsafe_sentence, strip_hidden
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
@@ -23,59 +23,9 @@ _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "Dr.", "Mr.", "Ms.",
 _BOUNDARY = re.compile(r"(?<=[.!?])([\"')\]]?)\s+(?=[A-Z0-9\"'(\[])")
 MIN_WORDS = 4
 
-# Instructions addressed to a model. Discussion *about* injection in the corpus quotes such
-# phrases too; dropping those few sentences is the safe side of the trade.
-_INJECTION = re.compile(
-    r"""
-    \b(?:ignore|disregard|forget|override|bypass)\b[^.]{0,40}?
-        \b(?:instructions?|prompts?|rules|guidelines|directions|context)\b
-    | \byou\s+are\s+now\b | \bfrom\s+now\s+on,?\s+you\b | \bpretend\s+(?:to\s+be|you\s+are)\b
-    | \b(?:new|updated|hidden|secret)\s+instructions?\b
-    | \b(?:reveal|print|output|disclose|leak|repeat)\b[^.]{0,40}?
-        \b(?:system\s+prompt|api[\s_-]?key|secret|password|credentials?)\b
-    | ^\W*(?:note\s+to\s+)?(?:ai|assistant|chatgpt|llm|language\s+model|chatbot|system)\s*[:,]
-    | \bif\s+you\s+are\s+an?\s+(?:ai|assistant|llm|language\s+model|chatbot)\b
-    | \b(?:ai|assistant|chatbot|llm|language\s+model)s?\s+
-        (?:reading|processing|summari[sz]ing)\s+this\b
-    """,
-    re.IGNORECASE | re.VERBOSE,
-)
-
-
-# Hidden text: invisible format characters (zero-width spaces split words so that patterns
-# miss them), and HTML a renderer never shows (comments, scripts, tags).
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_HIDDEN_HTML = re.compile(
-    r"<!--.*?(?:-->|$)|<(script|style)\b.*?(?:</\1\s*>|$)|</?[A-Za-z][^>\n]*>",
-    re.IGNORECASE | re.DOTALL,
-)
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-
-
-def strip_hidden(text: str) -> str:
-    """The text without invisible characters, HTML comments, scripts and tags."""
-    return _HIDDEN_HTML.sub(" ", _INVISIBLE.sub("", text))
-
-
-def _readings(sentence: str):
-    """The sentence as written, ROT13-decoded, and any base64 payload in it decoded."""
-    yield sentence
-    yield codecs.decode(sentence, "rot13")
-    for token in _BASE64.findall(sentence):
-        padded = token + "=" * (-len(token) % 4)
-        try:
-            yield base64.b64decode(
-                padded, altchars=b"-_" if "-" in token or "_" in token else None
-            ).decode()
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            continue
-
-
-def is_instruction_to_ai(sentence: str) -> bool:
-    """True for text that tries to instruct the assistant (never quoted, never obeyed),
-    also when hidden by zero-width characters or encoded in ROT13 or base64."""
-    plain = _INVISIBLE.sub("", sentence)
-    return any(_INJECTION.search(reading) for reading in _readings(plain))
+# The one test every quoted or model-bound sentence passes (agents/injection.py); the old
+# name stays for callers.
+is_instruction_to_ai = is_unsafe_sentence
 
 
 def clean_inline(text: str) -> str:
@@ -153,11 +103,11 @@ def split_sentences(line: str) -> list[str]:
 
 
 def passage_sentences(text: str) -> list[str]:
-    """Quotable sentences of one passage, in order, instructions to an AI removed."""
+    """Quotable sentences of one passage, in order, unsafe sentences removed."""
     sentences = []
     for line in clean_lines(text):
         for sentence in split_sentences(line):
-            if len(sentence.split()) < MIN_WORDS or is_instruction_to_ai(sentence):
+            if len(sentence.split()) < MIN_WORDS or is_unsafe_sentence(sentence):
                 continue
             if sentence.endswith(":"):  # a list's lead-in says nothing on its own
                 continue
