@@ -9,6 +9,9 @@ with the project's grader at one level and compares it with the labels:
 - the non-design confusion (is_design predicted vs label), and whether rejected texts score 0;
 - problem-type accuracy and n/a agreement when the grader reports them.
 
+When ../shared exists, the public note-style designs and blog posts there are graded too, with the
+labels in labels_shared.jsonl (reported as a separate set; the texts stay outside the project).
+
 These labels are for judging only: never train or tune the grader on them (see the README next
 to them). Usage: python bench/bench_grader_quality.py [--level senior] [--out PATH]
 """
@@ -28,12 +31,21 @@ from core.offline import apply_offline_env  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 DEV = ROOT / "eval" / "datasets" / "grader_dev"
+SHARED = ROOT.parent / "shared"  # outside material, development only
 CREDIT = {"met", "partial"}
 TARGETS = {"credit_precision": 0.85, "credit_recall": 0.80, "spearman": 0.90}
 
 
 def load_labels(path: Path = DEV / "labels.jsonl") -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def read_text(path: Path) -> str:
+    """The text a user would paste: outside files lose their one-line source comment."""
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("<!--"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    return text
 
 
 def spearman(xs: list[float], ys: list[float]) -> float:
@@ -180,17 +192,37 @@ def main() -> int:
         settings.embed_model, settings.embed_backend, str(settings.model_cache_dir)
     )
     rubric = load_rubric(settings.rubric_path)
+    sets = [("own", args.labels, args.labels.parent)]
+    shared_labels = args.labels.parent / "labels_shared.jsonl"
+    if SHARED.is_dir() and shared_labels.is_file():
+        sets.append(("shared", shared_labels, SHARED))
+    else:
+        print(f"{SHARED} is absent: grading only the project's own dev texts")
     rows = []
-    for label in load_labels(args.labels):
-        text = (args.labels.parent / label["file"]).read_text(encoding="utf-8")
-        report = grade_design(text, args.level, rubric=rubric, embedder=embedder)
-        rows.append(compare(label, report))
-    summary = summarize(rows, args.level)
+    for name, labels_path, base in sets:
+        for label in load_labels(labels_path):
+            text = read_text(base / label["file"])
+            report = grade_design(text, args.level, rubric=rubric, embedder=embedder)
+            rows.append({"set": name, **compare(label, report)})
+    summary = summarize([r for r in rows if r["set"] == "own"], args.level)
     summary.update(provenance())
+    by_set = {
+        name: summarize([r for r in rows if r["set"] == name], args.level) for name, *_ in sets
+    }
+    if len(sets) > 1:
+        by_set["all"] = summarize(rows, args.level)
     print_table(rows, summary)
+    for name, result in by_set.items():
+        print(
+            f"[{name}] precision {result['credit_precision']:.3f} recall "
+            f"{result['credit_recall']:.3f} spearman {result['spearman_overall_vs_reader']:.3f} "
+            f"non-designs taken for designs {result['nondesign_confusion']['nondesign_as_design']}"
+            f"/{result['nondesigns']}"
+        )
+    payload = {"summary": summary, "by_set": by_set, "files": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"summary": summary, "files": rows}, indent=2) + "\n")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
     tmp.replace(args.out)
     return 0
 

@@ -261,10 +261,14 @@ def test_grader_dev_labels_cover_every_file_once():
     assert {row["problem_type"] for row in nondesigns} == {"none"}
 
 
+def shared_grader_labels() -> list[dict]:
+    return load_rows(GRADER_DEV / "labels_shared.jsonl")
+
+
 def test_grader_dev_labels_judge_every_rubric_criterion():
     """Every label names exactly the rubric's criteria; a rubric change means relabelling."""
     ids = rubric_criterion_ids()
-    for row in grader_labels():
+    for row in grader_labels() + shared_grader_labels():
         assert sorted(row["criteria"]) == sorted(ids), row["file"]
         assert set(row["criteria"].values()) <= STATUSES, row["file"]
         assert isinstance(row["reader_overall"], int) and 0 <= row["reader_overall"] <= 100
@@ -273,12 +277,23 @@ def test_grader_dev_labels_judge_every_rubric_criterion():
             assert set(row["criteria"].values()) == {"missing"}, row["file"]
 
 
+def test_shared_grader_labels_name_outside_files():
+    """Labels for ../shared texts: paths relative to ../shared, never copies of the texts."""
+    rows = shared_grader_labels()
+    assert all(not row["file"].startswith(("/", "..")) for row in rows)
+    assert {row["is_design"] for row in rows} == {True, False}
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: the outside material is only available in development")
+    for row in rows:
+        assert (SHARED / row["file"]).is_file(), row["file"]
+
+
 def test_grader_dev_reader_scores_agree_with_the_criterion_labels():
     """The reader's overall score ranks designs like the share of credit in their own labels."""
     from scipy.stats import spearmanr
 
     shares, overall = [], []
-    for row in grader_labels():
+    for row in grader_labels() + shared_grader_labels():
         if not row["is_design"]:
             continue
         judged = [CREDIT[s] for s in row["criteria"].values() if s != "n/a"]
