@@ -134,6 +134,17 @@ def test_reference_contexts_are_verbatim_in_their_sources(dev_set):
             assert found, f"{row['id']}: context not verbatim in {row['sources']}: {context[:60]}"
 
 
+def test_answer_spans_stay_within_one_source_line(dev_set):
+    """Answers re-render lines as list items or paragraphs: a span across a line break breaks."""
+    name, rows = dev_set
+    texts = source_texts(name)
+    lines = {file: [normalize(line) for line in text.splitlines()] for file, text in texts.items()}
+    for row in rows:
+        for span in row["answer_spans"]:
+            found = any(normalize(span) in line for s in row["sources"] for line in lines[s])
+            assert found, f"{row['id']}: span crosses a line break: {span!r}"
+
+
 def test_questions_cover_each_file_from_start_to_end(dev_set):
     """Every source gets a question in its first, middle and last third (no clustering)."""
     name, rows = dev_set
