@@ -24,8 +24,13 @@ READ_FIRST = 3
 
 
 def _phrase_hits(text: str, phrases: list[str]) -> int:
-    low = " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-    return sum(1 for p in phrases if re.search(rf"\b{re.escape(p)}(?:s|es)?\b", low))
+    """How many phrases occur on word boundaries (a trailing s/es allowed)."""
+    low = f" {' '.join(re.findall(r'[a-z0-9]+', text.lower()))} "
+    hits = 0
+    for phrase in phrases:
+        words = " ".join(re.findall(r"[a-z0-9]+", phrase))
+        hits += any(f" {words}{end} " in low for end in ("", "s", "es"))
+    return hits
 
 
 def weakest_stages(attempts: list[Attempt], rubric: Any, window: int = 20) -> list[dict]:
@@ -61,7 +66,7 @@ def study_plan(
         return None
     weak = weakest_stages(attempts, rubric, window)[:WEAK_STAGES] if attempts else []
     weak_ids = [s["id"] for s in weak]
-    missed = [m for m in stats.missed_criteria(attempts, rubric, window, top=50)]
+    missed = stats.missed_criteria(attempts, rubric, window, top=20)
     missed_weak = [m for m in missed if m["stage"] in weak_ids] or missed
     criteria = {c.id: c for s in getattr(rubric, "stages", None) or [] for c in s.criteria}
     phrases = [p for m in missed_weak if m["id"] in criteria for p in criteria[m["id"]].phrases]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +88,31 @@ def teaching_reference(criterion_id: str, attempts: list[Attempt], rubric: Any) 
     if info is None:
         return {"source": "", "section": ""}
     criterion = info[1]
-    section = ""
-    try:
-        from tools.grader_refs import fallback_reference
-
-        corpus_dir = Path(getattr(rubric, "corpus_dir", "") or "corpus")
-        section = fallback_reference(criterion, corpus_dir).section
-    except Exception as exc:  # the grader moved or the file is gone: the document still links
-        log.info("no heading for %s: %s", criterion_id, exc)
+    corpus_dir = Path(getattr(rubric, "corpus_dir", "") or "corpus")
+    section = best_heading(str(corpus_dir / criterion.teaches), tuple(criterion.phrases))
     return {"source": criterion.teaches, "section": section}
+
+
+@lru_cache(maxsize=512)
+def best_heading(path: str, phrases: tuple[str, ...]) -> str:
+    """The section of the document at `path` whose heading and prose hold most of the
+    phrases (without importing the grader: progress must stay quick to start)."""
+    from progress.cards import read_sections
+    from progress.plan import _phrase_hits
+
+    _, _, sections = read_sections(Path(path))
+    best, best_score = "", -1.0
+    for position, (path, heading, paragraphs) in enumerate(sections):
+        if " > " not in path and len(sections) > 1:
+            continue  # the document title alone is too broad
+        score = (
+            3.0 * _phrase_hits(heading, list(phrases))
+            + _phrase_hits(" ".join(paragraphs), list(phrases))
+            - 0.01 * position
+        )
+        if score > best_score:
+            best, best_score = path, score
+    return best
 
 
 def missed_criteria(

@@ -68,6 +68,9 @@ def _run_critique(design: str, level: str) -> None:
     except MlsdError as exc:
         st.error(render.inline(str(exc), 400))
         return
+    from progress.history import save_attempt_safely  # one warning line on a database error
+
+    save_attempt_safely(resources.get_settings(), report, kind="critique", mode="app")
     name = st.session_state.design_name or "pasted design"
     st.session_state.critique = {"report": report, "markdown": markdown, "name": name}
 
