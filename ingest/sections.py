@@ -65,6 +65,7 @@ _GENERIC = {
 }
 STRONG, WEAK = 2, 3
 MAX_HEADING_CHARS = 120
+SHORT_CHARS = 40  # a line this short is a label or a menu entry, not part of a wrapped paragraph
 PARAGRAPH_WORDS = 12  # a next line this long is a paragraph, not the next item of a list
 
 
@@ -105,10 +106,12 @@ def _is_title_case(words: list[str]) -> bool:
 
 def _kind(line: str) -> int | None:
     """STRONG, WEAK or None for one stripped line, without looking at its neighbours."""
-    if not line or len(line) > MAX_HEADING_CHARS or _BULLET.match(line) or _TABLE.search(line):
+    if not line or len(line) > MAX_HEADING_CHARS or _TABLE.search(line):
         return None
     if _BOLD.match(line):
         return STRONG
+    if _BULLET.match(line):
+        return None
     if not (line[0].isupper() or line[0].isdigit()) or line.endswith(_ENDS_SENTENCE):
         return None
     words = line.split()
@@ -195,31 +198,37 @@ def _accepted(lines: list[str]) -> tuple[dict[int, int], set[int]]:
                 list_items.add(i)  # an item of the list a colon announces
                 continue
             wrapped = prev == i - 1 and prev not in found and not _BULLET.match(before)
-            if wrapped and not before.endswith(_ENDS_CLAUSE):
+            if wrapped and not before.endswith(_ENDS_CLAUSE) and not _is_short(before):
                 continue  # a wrapped paragraph's last line
         accepted[i] = kind
     return _drop_runs(stripped, accepted, underlines), underlines
 
 
+def _is_short(line: str) -> bool:
+    """A menu entry or a label ("Log in"), not a sentence."""
+    return len(line) <= SHORT_CHARS and not line.endswith(_ENDS_SENTENCE + ("?",))
+
+
 def _drop_runs(stripped: list[str], accepted: dict[int, int], skip: set[int]) -> dict[int, int]:
-    """Three or more heading-like lines with no text between are a list or a menu."""
+    """Three or more short lines with no text between, heading-like ones among them, are a
+    list or a menu: none of them is a heading, except at the very top of the document the
+    last one (the title that follows a site menu)."""
     body_seen = False
-    run: list[int] = []
+    run: list[int] = []  # short lines in a row; the heading-like ones are in `accepted`
     kept = dict(accepted)
 
     def close() -> None:
         if len(run) >= 3:
-            last = run[-1]
-            for j in run[:-1] if not body_seen else run:
-                kept.pop(j, None)
-            if body_seen:
-                kept.pop(last, None)
+            last = run[-1] if not body_seen else None
+            for j in run:
+                if j != last:
+                    kept.pop(j, None)
         run.clear()
 
     for i, line in enumerate(stripped):
         if not line or i in skip:
             continue
-        if i in accepted:
+        if i in accepted or _is_short(line):
             run.append(i)
             continue
         close()
@@ -239,7 +248,8 @@ def structure(text: str) -> Structured:
     stripped = [line.strip() for line in lines]
     first = min(accepted)
     body_before = any(
-        s and j not in underlines and _kind(s) is None for j, s in enumerate(stripped[:first])
+        s and j not in underlines and _kind(s) is None and not _is_short(s)
+        for j, s in enumerate(stripped[:first])
     )
     title_line = None
     if not body_before and _clean(stripped[first]).lower() not in _GENERIC:
