@@ -71,8 +71,11 @@ def llama_index_default(settings: Settings, embedder) -> float:
     docs = SimpleDirectoryReader(
         str(settings.corpus_dir), recursive=True, required_exts=[".md"]
     ).load_data()
+    from ingest.chunking import chunk_limit  # MLSD_CHUNK_SIZE 0 means the model's window
+
     splitter = SentenceSplitter(
-        chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap
+        chunk_size=chunk_limit(settings.chunk_size, settings.embed_model),
+        chunk_overlap=settings.chunk_overlap,
     )
     seconds, _ = timed(lambda: VectorStoreIndex.from_documents(docs, transformations=[splitter]))
     return seconds
