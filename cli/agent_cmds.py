@@ -6,25 +6,26 @@ client load only when LLM mode is configured and not switched off).
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import typer
 
-from cli.common import ChromaUrlOpt, StoreOpt, fail, make_settings, print_json, user_errors
+from cli.common import (
+    ChromaUrlOpt,
+    StoreOpt,
+    check_top_k,
+    fail,
+    make_settings,
+    print_json,
+    user_errors,
+)
+from cli.terminal import lenient_stdin, repair_text
+from cli.terminal import terminal_safe as _safe
 
 OfflineOpt = typer.Option(False, "--offline", help="Use the offline agent even if an LLM is set.")
 LevelOpt = typer.Option("senior", "--level", help="mid | senior | staff")
 FENCE = '"""'
-# Control characters (ESC starts terminal sequences: hyperlinks, clipboard writes, screen
-# clears; CR overwrites a line) in model output or passages must not reach the terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _safe(text: str) -> str:
-    """Untrusted text for the terminal: control characters removed (chunk by chunk is safe)."""
-    return _CONTROL.sub("", text)
 
 
 def _agent(store: Path | None, chroma_url: str | None, offline: bool, **overrides):
@@ -78,6 +79,8 @@ def ask(
     chroma_url: str = ChromaUrlOpt,
 ) -> None:
     """Answer a question from the material, with citations."""
+    question = repair_text(question, "the question")
+    check_top_k(k)
     if not question.strip():
         fail("the question is empty", 2)
     if mode is not None and mode not in ("hybrid", "dense", "bm25"):
@@ -108,20 +111,21 @@ def ask(
 
 
 def _read_message(prompt: str, interactive: bool) -> str | None:
-    """One message from stdin: a line, or several lines between two `\"\"\"` lines."""
+    """One message from stdin: a line, or several lines between two `\"\"\"` lines. Bytes
+    that are not UTF-8 become U+FFFD with a warning (call `lenient_stdin()` first)."""
     if interactive:
         typer.echo(prompt, nl=False)
     line = sys.stdin.readline()
     if not line:
         return None
     if line.strip() != FENCE:
-        return line.rstrip("\n")
+        return repair_text(line.rstrip("\n"), "this message")
     lines = []
     for more in sys.stdin:
         if more.strip() == FENCE:
             break
         lines.append(more.rstrip("\n"))
-    return "\n".join(lines)
+    return repair_text("\n".join(lines), "this message")
 
 
 def chat(
@@ -139,6 +143,7 @@ def chat(
     with user_errors():
         agent = _agent(store, chroma_url, offline)
     interactive = sys.stdin.isatty()
+    lenient_stdin()
     if interactive:
         typer.echo('mlsd chat — ask a question, paste a design between """ lines, /exit to quit.')
     history: list[Message] = []
@@ -199,6 +204,7 @@ def interview(
             return reply.content if isinstance(reply.content, str) else ""
 
     interactive = sys.stdin.isatty()
+    lenient_stdin()
     with user_errors():
         session = Interview.create(deps, question, level=level, seed=seed, llm=llm)
         turn = session.start()

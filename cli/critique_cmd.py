@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from cli.common import ChromaUrlOpt, StoreOpt, fail, make_settings, print_json, user_errors
+from cli.terminal import repair_text, terminal_safe
 
 LEVELS = ("mid", "senior", "staff")
 
@@ -20,10 +21,14 @@ def _read_design(source: str | None, max_mb: float) -> str:
     if source in (None, "-"):
         if source is None and sys.stdin.isatty():
             fail("give a FILE with your design, or - to read it from stdin", 2)
-        text = sys.stdin.read(max_bytes + 1)  # never more than the limit in memory
-        if len(text) > max_bytes:
+        # Read bytes: the limit counts bytes, and a byte that is not UTF-8 cannot stop the read.
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read(max_bytes + 1) if stream else sys.stdin.read(max_bytes + 1)
+        if len(data) > max_bytes:
             fail(f"the design on stdin is {too_large}", 2)
-        return text
+        if isinstance(data, bytes):
+            data = data.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+        return repair_text(data, "the design on stdin")
     path = Path(source)
     try:
         if path.is_file() and path.stat().st_size > max_bytes:
@@ -91,7 +96,7 @@ def critique(
     if as_json:
         print_json(report.model_dump())
         return
-    text = render_markdown(report)
+    text = terminal_safe(render_markdown(report))  # it quotes the design
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown
