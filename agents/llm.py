@@ -18,7 +18,14 @@ from collections.abc import Iterator, Sequence
 from agents.base import Answered, as_messages, finish, replay, split_turn
 from agents.critique import run_critique, scores_line
 from agents.events import Citation, Event, Final, Message, TextDelta, ToolCall, ToolResult
-from agents.factory import infer_model, redact
+from agents.factory import (
+    clear_unreachable,
+    fault_of,
+    infer_model,
+    mark_unreachable,
+    redact,
+    unreachable_reason,
+)
 from agents.llm_tools import TurnLog, as_data, build_tools
 from agents.offline import OfflineAgent
 from agents.prompting import load_prompt
@@ -45,6 +52,9 @@ def fallback_reason(exc: BaseException, settings) -> str:
     name = type(exc).__name__
     if isinstance(exc, LLMFault):
         return str(exc)
+    found = fault_of(exc)
+    if found is not None:
+        return found.mlsd_reason
     if isinstance(exc, openai.APITimeoutError) or name.endswith("Timeout"):  # also mid-stream
         return f"timeout after {settings.llm_timeout_s:g} s"
     if isinstance(exc, openai.APIConnectionError):
@@ -116,6 +126,10 @@ class LLMAgent:
                 f"The question is {len(text)} characters long; the limit is {limit} "
                 "(MLSD_MAX_QUESTION_CHARS)."
             )
+        down = unreachable_reason(self.settings)
+        if down is not None:  # a refusal moments ago: do not make the user wait on another
+            yield from self._fallback(messages, down, hits_out, k, mode, turn)
+            return
         try:
             if turn.kind == "critique":
                 yield from self._critique(turn, text)
@@ -123,11 +137,15 @@ class LLMAgent:
                 yield from self._interview(turn, history)
             else:
                 yield from self._agent_loop(text, history, hits_out)
+            clear_unreachable(self.settings)
             return
         except MlsdError:
             raise  # the user's problem (empty store, input too long), not the endpoint's
         except Exception as exc:
             reason = fallback_reason(exc, self.settings)
+            found = fault_of(exc)
+            if found is not None and found.mlsd_kind == "connect":
+                mark_unreachable(self.settings, reason)
             log.info("LLM turn fell back to offline: %s", redact(reason, self.settings))
             log.debug("LLM fault detail: %s", redact(repr(exc), self.settings))
         yield from self._fallback(messages, reason, hits_out, k, mode, turn)

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     agent_max_steps: int = 6
     llm_max_tokens: int = 1024
+    llm_max_reply_bytes: int = 1 << 20  # a larger reply body is a fault: the turn falls back
+    llm_offline_cooldown_s: float = 60.0  # after a refused connection, turns skip the endpoint
     eval_llm_metric_timeout_s: float = 180.0  # bound on one RAGAS LLM metric score (all calls)
 
     # Offline answers (threshold calibrated on the golden set's in-scope vs out-of-scope rows)
