@@ -48,15 +48,33 @@ def _parse_modes(text: str) -> list[str]:
     return list(dict.fromkeys(modes))
 
 
-def _progress_bar(enabled: bool):
-    from tqdm import tqdm
+def _progress(tty: bool):
+    """Progress on stderr: a bar on a terminal; plain lines in a log or a pipe (phase names,
+    then `n/N` at every 10%), flushed at once so a watcher sees work from the first second."""
+    from eval.phases import PHASE
 
     bar = None
+    next_line = 0
+
+    def line(text: str) -> None:
+        print(f"eval: {text}", file=sys.stderr, flush=True)
 
     def update(done: int, total: int, label: str) -> None:
-        nonlocal bar
+        nonlocal bar, next_line
+        if label.startswith(PHASE):
+            if bar is None:
+                line(label[len(PHASE) :] + " ...")
+            return
+        if not tty:
+            if done >= next_line or done >= total:
+                line(f"{done}/{total} rows ({label[:40]})")
+                step = max(1, total // 10)
+                next_line = (done // step + 1) * step
+            return
         if bar is None:
-            bar = tqdm(total=total, desc="eval", unit="q", file=sys.stderr, disable=not enabled)
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc="eval", unit="q", file=sys.stderr)
         bar.set_postfix_str(label[:40], refresh=False)
         bar.update(done - bar.n)
         if done >= total:
@@ -87,6 +105,9 @@ def eval_(
     baseline: Path = typer.Option(None, "--baseline", help="A previous report.json to compare."),
     max_drop: float = typer.Option(0.02, "--max-drop", help="Largest allowed metric drop."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
+    max_rows: int = typer.Option(
+        5000, "--max-rows", help="Evaluate at most this many dataset rows (a runaway file)."
+    ),
     store: Path = StoreOpt,
     chroma_url: str = ChromaUrlOpt,
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
@@ -99,6 +120,12 @@ def eval_(
         fail("--repeats must be between 1 and 20", 2)
     if max_drop < 0:
         fail("--max-drop must be 0 or more", 2)
+    if max_rows < 1:
+        fail("--max-rows must be at least 1", 2)
+    from eval.phases import PHASE
+
+    progress = _progress(sys.stderr.isatty())
+    progress(0, 0, f"{PHASE}checking the dataset")
     settings = make_settings(store, chroma_url)
     if llm and not settings.llm_enabled:
         fail("--llm needs an endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL", 2)
@@ -111,7 +138,7 @@ def eval_(
 
     path = dataset or settings.golden_path
     try:
-        parsed = load_dataset(path)
+        parsed = load_dataset(path, max_rows)
         base = load_report(baseline) if baseline is not None else None
     except MlsdError as exc:
         fail(str(exc), 2)
@@ -131,9 +158,15 @@ def eval_(
             k,
             llm=llm,
             repeats=repeats,
-            progress=_progress_bar(sys.stderr.isatty()),
+            progress=progress,
+            max_rows=max_rows,
         )
-        paths = write_report(report, out_dir, plots=plots)
+        paths = write_report(report, out_dir, plots=plots and not report.interrupted)
+    if report.interrupted:
+        typer.echo(
+            f"interrupted: partial report ({_rows_done(report)} rows) in {out_dir}", err=True
+        )
+        raise typer.Exit(130)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if as_json:
@@ -156,6 +189,10 @@ def eval_(
         f"gate: FAILED, {len(gate.regressions)} metric(s) dropped more than {max_drop}", err=True
     )
     raise typer.Exit(EXIT_REGRESSION)
+
+
+def _rows_done(report) -> int:
+    return sum(len(result.rows) for result in report.modes.values())
 
 
 def register(app: typer.Typer) -> None:

@@ -24,6 +24,7 @@ LLM = "llm-agent"
 class AnswerResult:
     answer: str
     contexts: list[Hit] = field(default_factory=list)  # the passages the answer used
+    citations: list[dict] = field(default_factory=list)  # [{n, source, section, chunk_id}]
     declined: bool = False
     route: str | None = None
     model: str | None = None
@@ -61,6 +62,10 @@ class Answerer:
             result = AnswerResult(
                 answer=final.answer,
                 contexts=list(answered.hits),
+                citations=[
+                    {"n": c.n, "source": c.source, "section": c.section, "chunk_id": c.chunk_id}
+                    for c in final.citations
+                ],
                 declined=final.route == "out_of_scope",
                 route=final.route,
                 model=final.model,

@@ -1,8 +1,9 @@
 """The evaluation dataset: JSONL, one question per line; bad lines are reported and skipped.
 
 Fields: `question` (required), `reference` (answer), `reference_contexts` (passages),
-`sources` (`file#Heading` or `file`, relative to corpus/), `stage`, `kind`, `id`.
-A row with `kind: out-of-scope` is one where the right behaviour is to decline.
+`answer_spans` (verbatim spans a good answer quotes), `sources` (`file#Heading` or `file`,
+relative to the ingested root), `stage`, `kind`, `id`. A row with `kind: out-of-scope` is one
+where the right behaviour is to decline. A file may start with a UTF-8 byte-order mark.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class EvalRow(BaseModel):
     question: str
     reference: str | None = None
     reference_contexts: list[str] = Field(default_factory=list)
+    answer_spans: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     stage: str | None = None
     kind: str | None = None
@@ -39,7 +41,7 @@ class EvalRow(BaseModel):
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("sources", "reference_contexts", mode="before")
+    @field_validator("sources", "reference_contexts", "answer_spans", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         if value is None:
@@ -48,7 +50,7 @@ class EvalRow(BaseModel):
             return [value]
         return value
 
-    @field_validator("sources", "reference_contexts")
+    @field_validator("sources", "reference_contexts", "answer_spans")
     @classmethod
     def _drop_blank(cls, value: list[str]) -> list[str]:
         return [v.strip() for v in value if v.strip()]
@@ -72,6 +74,7 @@ class Dataset(BaseModel):
     path: str
     rows: list[EvalRow]
     bad_lines: list[BadLine] = Field(default_factory=list)
+    truncated_at: int | None = None  # rows past the cap were not read (see `max_rows`)
 
 
 def _reason(exc: ValidationError) -> str:
@@ -82,19 +85,28 @@ def _reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_lines(lines: list[str], path: str = "<memory>") -> Dataset:
-    """Rows from JSONL text; every unusable line becomes a `BadLine` with its 1-based number."""
+def parse_lines(lines: list[str], path: str = "<memory>", max_rows: int | None = None) -> Dataset:
+    """Rows from JSONL text; every unusable line becomes a `BadLine` with its 1-based number.
+
+    At most `max_rows` valid rows are kept (None: all); `truncated_at` then names the first
+    line left unread, so a runaway file cannot make an evaluation run for days.
+    """
     rows: list[EvalRow] = []
     bad: list[BadLine] = []
     seen_ids: set[str] = set()
     for number, raw in enumerate(lines, start=1):
-        text = raw.strip()
+        text = raw.strip().lstrip("\ufeff")  # a BOM on the first line (Windows editors)
         if not text or text.startswith("//"):
             continue
+        if max_rows is not None and len(rows) >= max_rows:
+            return Dataset(path=path, rows=rows, bad_lines=bad, truncated_at=number)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             bad.append(BadLine(line=number, reason=f"invalid JSON ({exc.msg})"))
+            continue
+        except RecursionError:  # e.g. [[[[...]]]] nested thousands deep
+            bad.append(BadLine(line=number, reason="JSON nested too deeply"))
             continue
         if not isinstance(data, dict):
             bad.append(BadLine(line=number, reason="not a JSON object"))
@@ -116,15 +128,17 @@ def parse_lines(lines: list[str], path: str = "<memory>") -> Dataset:
     return Dataset(path=path, rows=rows, bad_lines=bad)
 
 
-def load_dataset(path: Path) -> Dataset:
+def load_dataset(path: Path, max_rows: int | None = None) -> Dataset:
     """Read a JSONL dataset. Raises InputError when the file is unreadable or has no valid row."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if Path(path).exists() and not Path(path).is_file():  # a folder or a FIFO would hang
+            raise InputError(f"Cannot read the dataset {path}: not a regular file.")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(
             f"Cannot read the dataset {path}: {exc}. Check the --dataset path."
         ) from exc
-    dataset = parse_lines(text.splitlines(), str(path))
+    dataset = parse_lines(text.splitlines(), str(path), max_rows)
     if not dataset.rows:
         detail = "; ".join(f"line {b.line}: {b.reason}" for b in dataset.bad_lines[:5])
         raise InputError(

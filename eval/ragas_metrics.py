@@ -118,6 +118,29 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def import_non_llm_metrics() -> dict[str, Any]:
+    """The four non-LLM metric objects (importing ragas takes seconds: call it early)."""
+    os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+    with warnings.catch_warnings():  # the legacy metric API warns about deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ragas.metrics import (
+            NonLLMContextPrecisionWithReference,
+            NonLLMContextRecall,
+            NonLLMStringSimilarity,
+            RougeScore,
+        )
+
+        return {
+            m.name: m
+            for m in (
+                NonLLMContextPrecisionWithReference(),
+                NonLLMContextRecall(),
+                NonLLMStringSimilarity(),
+                RougeScore(),
+            )
+        }
+
+
 class RagasScorer:
     """Scores rows with RAGAS on one private event loop (the async HTTP client is bound to it).
 
@@ -132,25 +155,9 @@ class RagasScorer:
         judge_llm: Any | None = None,
     ) -> None:
         # ragas sends usage analytics unless told not to; the product never phones home.
-        os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+        self._non_llm = import_non_llm_metrics()
         with warnings.catch_warnings():  # the legacy metric API warns about deprecation
             warnings.simplefilter("ignore", DeprecationWarning)
-            from ragas.metrics import (
-                NonLLMContextPrecisionWithReference,
-                NonLLMContextRecall,
-                NonLLMStringSimilarity,
-                RougeScore,
-            )
-
-            self._non_llm = {
-                m.name: m
-                for m in (
-                    NonLLMContextPrecisionWithReference(),
-                    NonLLMContextRecall(),
-                    NonLLMStringSimilarity(),
-                    RougeScore(),
-                )
-            }
             self._llm = self._build_llm_metrics(settings, embedder, judge_llm) if judge_llm else {}
         self.timeout = settings.eval_llm_metric_timeout_s
         self._loop = asyncio.new_event_loop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Protocol
 
 OVERLAP_THRESHOLD = 0.6
@@ -24,6 +25,12 @@ class Chunk(Protocol):
     section: str
 
 
+# An evaluation compares every row's references with every chunk of the store, and the same
+# chunk texts again for each mode's hits: caching the per-text work makes that a set lookup.
+_CACHE = 1 << 16
+
+
+@lru_cache(maxsize=_CACHE)
 def normalize(text: str) -> str:
     return " ".join(text.split()).lower()
 
@@ -32,11 +39,12 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
 
-def _shingles(text: str) -> set[tuple[str, ...]]:
+@lru_cache(maxsize=_CACHE)
+def _shingles(text: str) -> frozenset[tuple[str, ...]]:
     words = _words(text)
     if len(words) < _SHINGLE:
-        return {tuple(words)} if words else set()
-    return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+        return frozenset({tuple(words)}) if words else frozenset()
+    return frozenset(tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1))
 
 
 def overlap(reference: str, text: str) -> float:
@@ -59,6 +67,7 @@ def matches_source(spec: str, source: str, section: str) -> bool:
     return heading in (" ".join(c.split()).lower() for c in section.split(" > "))
 
 
+@lru_cache(maxsize=_CACHE * 4)  # each (reference, chunk) pair is asked about in every mode
 def matches_context(reference: str, text: str) -> bool:
     ref, body = normalize(reference), normalize(text)
     if not ref or not body:

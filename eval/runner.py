@@ -3,12 +3,19 @@
 `run_eval(deps, dataset_path, modes, k, llm=False, repeats=1, progress=None) -> EvalReport`.
 Out-of-scope rows are kept out of the retrieval and RAGAS metrics; they feed `decline_rate`
 (share declined, higher is better), and in-scope rows feed `false_decline_rate`.
+
+`progress(done, total, label)` is called once per phase as it starts (done=0, label
+`phase: <name>`) and after every row, so a caller can show work from the first second.
+Ctrl-C ends the run early with a partial report (`interrupted: true`). Each phase's wall
+time is reported in `timings`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +26,7 @@ from pydantic import BaseModel, Field
 from core.errors import ConfigError, InputError
 from eval.answering import Answerer
 from eval.dataset import BadLine, EvalRow, load_dataset
+from eval.phases import Phases, ProgressFn
 from eval.ragas_metrics import RagasScorer, ScoreInput
 from eval.retrieval_metrics import (
     count_relevant,
@@ -34,7 +42,6 @@ from tools.search import MODES, Hit
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int, str], None]  # (done, total, label)
 MAX_DERIVED_CONTEXTS = 8
 
 
@@ -50,6 +57,8 @@ class EvalReport(BaseModel):
     modes: dict[str, ModeResult]
     bad_lines: list[BadLine] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)  # seconds per phase, and total
+    interrupted: bool = False  # Ctrl-C: the rows done so far
 
 
 @dataclass
@@ -146,15 +155,22 @@ def _score_row(
         "llm": {},
         "errors": {},
     }
+    seconds = record["_seconds"] = {}
+    t = time.perf_counter()
     try:
         hits = deps.retriever.search(row.question, k=k, mode=mode)
     except InputError as exc:  # e.g. an over-long question: record it, go on
         hits = []
         record["errors"]["retrieval"] = str(exc)
+    seconds["retrieve"] = time.perf_counter() - t
+    t = time.perf_counter()
     answered = answerer.answer(row.question, k, mode)
+    seconds["answer"] = time.perf_counter() - t
+    t = time.perf_counter()
     record.update(
         answerer=answerer.kind,
         answer=answered.answer,
+        citations=answered.citations,
         declined=answered.declined,
         route=answered.route,
         answer_seconds=answered.seconds,
@@ -165,6 +181,7 @@ def _score_row(
     if answered.error:
         record["errors"]["answer"] = answered.error
     if row.out_of_scope:
+        seconds["score"] = time.perf_counter() - t
         return record
     metrics: dict[str, float | None] = {}
     if row.has_targets and "retrieval" not in record["errors"]:
@@ -189,7 +206,24 @@ def _score_row(
             if repeated.errors:
                 record["errors"][name] = repeated.errors[0]
     record["metrics"] = metrics
+    seconds["score"] = time.perf_counter() - t
     return record
+
+
+def _import_scorer_in_background() -> threading.Thread:
+    """RAGAS takes seconds to import; start it while the store and the model load."""
+
+    def load() -> None:
+        try:
+            import eval.ragas_metrics as metrics
+
+            metrics.import_non_llm_metrics()
+        except Exception as exc:  # reported again, properly, when the scorer is built
+            log.debug("background RAGAS import failed: %s", exc)
+
+    thread = threading.Thread(target=load, name="ragas-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_eval(
@@ -201,8 +235,13 @@ def run_eval(
     repeats: int = 1,
     progress: ProgressFn | None = None,
     judge_llm: Any | None = None,
+    max_rows: int | None = None,
 ) -> EvalReport:
-    """Evaluate every row in every mode. Raises MlsdError for bad arguments or datasets."""
+    """Evaluate every row in every mode. Raises MlsdError for bad arguments or datasets.
+
+    At most `max_rows` dataset rows are read (None: all). Ctrl-C returns the rows scored so
+    far as a partial report with `interrupted=True`.
+    """
     settings = deps.settings
     path = Path(dataset_path) if dataset_path else settings.golden_path
     unknown = [m for m in modes if m not in MODES]
@@ -212,33 +251,54 @@ def run_eval(
         raise InputError("k and repeats must be at least 1.")
     if llm and judge_llm is None and not settings.llm_enabled:
         raise ConfigError("LLM metrics need an endpoint: set OPENAI_API_KEY or OPENAI_BASE_URL.")
-    dataset = load_dataset(path)
+    phases = Phases(progress)
+    importer = _import_scorer_in_background()
+    t = phases.start("reading the dataset")
+    dataset = load_dataset(path, max_rows)
+    warnings: list[str] = []
+    if dataset.truncated_at is not None:
+        warnings.append(
+            f"only the first {len(dataset.rows)} rows were evaluated (the row cap); "
+            f"line {dataset.truncated_at} and later were not read"
+        )
+    phases.add("dataset", t)
+    phases.total = len(dataset.rows) * len(modes)
+    t = phases.start("opening the store")
     chunks = _corpus_chunks(deps)
+    phases.add("store", t)
+    t = phases.start("matching references to chunks")
     targets = {row.id: _targets(row, chunks) for row in dataset.rows}
-    warnings = _unmatched_sources(dataset.rows, chunks)
+    warnings += _unmatched_sources(dataset.rows, chunks)
     for warning in warnings:
         log.warning(warning)
+    phases.add("targets", t)
+    t = phases.start("loading the model and the agent")
     if llm and judge_llm is None:
         from eval.ragas_metrics import build_judge_llm
 
         judge_llm = build_judge_llm(settings)
     answerer = Answerer(deps, llm=llm)
     answerer.agent()  # a configuration error (e.g. unknown model) stops the run here
-    total, done = len(dataset.rows) * len(modes), 0
+    deps.retriever.embedder()
+    phases.add("model", t)
+    t = phases.start("loading the RAGAS metrics")
+    importer.join()
+    scorer = RagasScorer(settings, deps.embedder if llm else None, judge_llm if llm else None)
+    phases.add("scorer", t)
     results: dict[str, ModeResult] = {}
-    with RagasScorer(
-        settings, deps.embedder if llm else None, judge_llm if llm else None
-    ) as scorer:
-        for mode in modes:
-            rows = []
-            for row in dataset.rows:
-                rows.append(
-                    _score_row(row, mode, k, deps, answerer, scorer, targets[row.id], repeats)
-                )
-                done += 1
-                if progress is not None:
-                    progress(done, total, f"{mode}: {row.id}")
-            results[mode] = ModeResult(metrics=summarize(rows), rows=rows)
+    interrupted = False
+    with scorer:
+        try:
+            _run_rows(
+                dataset.rows, modes, k, deps, answerer, scorer, targets, repeats, phases, results
+            )
+        except KeyboardInterrupt:
+            interrupted = True
+            log.warning("evaluation interrupted: reporting the rows done so far")
+    t = phases.start("summarising")
+    for result in results.values():
+        result.metrics = summarize(result.rows)
+    phases.add("summary", t)
     return EvalReport(
         dataset=str(path),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -246,7 +306,25 @@ def run_eval(
         modes=results,
         bad_lines=dataset.bad_lines,
         warnings=warnings,
+        timings=phases.report(),
+        interrupted=interrupted,
     )
+
+
+def _run_rows(rows, modes, k, deps, answerer, scorer, targets, repeats, phases, results) -> None:
+    """Score every row in every mode into `results` (filled as it goes, for Ctrl-C)."""
+    done = 0
+    phases.start("answering")
+    for mode in modes:
+        results[mode] = ModeResult(metrics={}, rows=[])
+        for row in rows:
+            record = _score_row(row, mode, k, deps, answerer, scorer, targets[row.id], repeats)
+            results[mode].rows.append(record)
+            for name, seconds in record.pop("_seconds").items():
+                phases.seconds[name] = phases.seconds.get(name, 0.0) + seconds
+            done += 1
+            if phases.progress is not None:
+                phases.progress(done, phases.total, f"{mode}: {row.id}")
 
 
 def _settings_snapshot(deps, modes, k, llm, repeats, answerer) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fake_openai import Reply
 
+from eval.phases import PHASE
 from eval.report import write_report
 from eval.runner import run_eval
 from tools.deps import Deps
@@ -70,7 +71,13 @@ def test_offline_run_writes_parseable_reports(corpus_deps, tmp_path):
     )
     assert [b.line for b in report.bad_lines] == [5, 6]
     assert report.settings["answerer"] == "offline-agent"
-    assert calls[-1][:2] == (8, 8) and len(calls) == 8  # 4 valid rows x 2 modes
+    rows_done = [c for c in calls if not c[2].startswith(PHASE)]
+    assert rows_done[-1][:2] == (8, 8) and len(rows_done) == 8  # 4 valid rows x 2 modes
+    phases = [c[2][len(PHASE) :] for c in calls if c[2].startswith(PHASE)]
+    assert phases[0] == "reading the dataset" and "answering" in phases  # shown as they start
+    assert calls.index(rows_done[0]) > calls.index((0, 8, f"{PHASE}answering"))
+    assert {"dataset", "store", "answer", "score", "total"} <= set(report.timings)
+    assert report.timings["answer"] <= report.timings["total"]
 
     for mode in ("hybrid", "bm25"):
         result = report.modes[mode]
