@@ -186,9 +186,9 @@ def test_a_file_edited_during_ingest_is_stored_as_hashed(
     path = _note(tmp_path / "d", "edit.md", "# Edit\n\nVersion one talks about canaries.\n")
     real = pipeline.file_fingerprint
 
-    def fingerprint_then_edit(raw, *args):  # the user saves the file right after our read
+    def fingerprint_then_edit(raw, *args, **kwargs):  # the user saves right after our read
         path.write_text("# Edit\n\nVersion two talks about feature stores.\n")
-        return real(raw, *args)
+        return real(raw, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "file_fingerprint", fingerprint_then_edit)
     settings = make_settings()
