@@ -66,6 +66,7 @@ _GENERIC = {
 STRONG, WEAK = 2, 3
 MAX_HEADING_CHARS = 120
 SHORT_CHARS = 40  # a line this short is a label or a menu entry, not part of a wrapped paragraph
+WRAP_SHARE = 0.8  # in hard-wrapped text a line this close to the width is not standalone
 PARAGRAPH_WORDS = 12  # a next line this long is a paragraph, not the next item of a list
 
 
@@ -180,12 +181,17 @@ def _accepted(lines: list[str]) -> tuple[dict[int, int], set[int]]:
     found, underlines = _candidates(lines)
     accepted: dict[int, int] = {}
     list_items: set[int] = set()
+    width = _wrap_width(stripped)
     for i, kind in sorted(found.items()):
         if i in underlines:
             continue
         prev, nxt = _neighbours(stripped, i, underlines)
         if nxt is None or stripped[nxt][0].islower():
             continue  # nothing follows, or the next line continues this one
+        if width and nxt == i + 1 and len(stripped[i]) >= WRAP_SHARE * width:
+            continue  # a full-width line of hard-wrapped text runs on into the next
+        if prev == i - 1 and stripped[prev].count("(") > stripped[prev].count(")"):
+            continue  # the rest of the line above, wrapped inside its parentheses
         if i + 1 in underlines:
             accepted[i] = kind
             continue
@@ -202,6 +208,17 @@ def _accepted(lines: list[str]) -> tuple[dict[int, int], set[int]]:
                 continue  # a wrapped paragraph's last line
         accepted[i] = kind
     return _drop_runs(stripped, accepted, underlines), underlines
+
+
+def _wrap_width(stripped: list[str]) -> int:
+    """The line width of hard-wrapped text (PDF text, e-mail), else 0: most long lines end
+    within a few characters of the same width."""
+    long = sorted(len(s) for s in stripped if len(s) >= SHORT_CHARS)
+    if len(long) < 8:
+        return 0
+    width = long[int(0.9 * (len(long) - 1))]
+    near = sum(1 for n in long if WRAP_SHARE * width <= n <= width)
+    return width if near >= 0.5 * len(long) and width <= 200 else 0
 
 
 def _is_short(line: str) -> bool:

@@ -108,6 +108,28 @@ def test_non_headings_stay_text(text):
     assert headings(text) == [] and not result.detected and result.text == text
 
 
+def test_hard_wrapped_text_keeps_full_width_lines_in_their_paragraph():
+    """PDF text: every paragraph wrapped at one width; a wrapped line that happens to be in
+    Title Case runs on into the next line and is no heading."""
+    import textwrap
+
+    runs_on = (  # Title Case, ten words, near the wrap width, and continued by the next line
+        "Use Feature Stores So Online Serving Reads Identical Feature Values\n"
+        "Everywhere, which keeps training and serving in agreement for all models."
+    )
+    wrapped = ["\n".join(textwrap.wrap(p, 72)) for p in (PARA, PARA2, PARA + " " + PARA2)]
+    text = (
+        f"{wrapped[0]}\n{runs_on}\n{wrapped[1]}\nServing Path\n{wrapped[2]}\n"
+        f"Caching\n{wrapped[0]}\n"
+    )
+    assert names(text) == ["Serving Path", "Caching"]
+    # without the wrapping around it, the same line is a heading
+    assert names(f"{PARA}\n{runs_on}\n") == [runs_on.splitlines()[0]]
+    # a long title wrapped inside its parentheses: the tail line is not a heading of its own
+    tail = f"{PARA}\n\nStage 5: Productionization and the rollout plan (the\nlast step) (5 min)\n"
+    assert "last step) (5 min)" not in names(tail + PARA2)
+
+
 def test_menu_at_the_top_keeps_only_the_line_before_the_text():
     menu = "Home\nCourses\nPricing\nLog in\n"
     text = f"{menu}Shipping Models Safely\n{PARA}\nCanary Releases\n{PARA2}"
