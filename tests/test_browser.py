@@ -205,3 +205,71 @@ def test_cited_answer_and_stage_chart_in_a_real_browser(app_server):
     outside = [u for u in requests if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1"))]
     outside = [u for u in outside if not u.startswith(("data:", "blob:"))]
     assert outside == [], outside  # nothing (no image, no font, no telemetry) left the machine
+
+
+def test_progress_and_review_pages_in_a_real_browser(app_server):
+    """Saved attempts show as charts and study links; the study plan starts a mock interview;
+    a review card is answered, compared with the reference and rescheduled by its rating."""
+    from datetime import UTC, datetime, timedelta
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from core.settings import Settings
+    from progress import history
+    from tools.rubric import load_rubric
+
+    settings = Settings()  # the app's database (MLSD_DATABASE_URL, inherited by the server)
+    stages = [  # every criterion missed: the shape of a weak design's report
+        {"id": s.id, "name": s.name, "score": 30 + 5 * i, "share_of_design": 0.05,
+         "budget_share": 0.15, "words": 40, "red_flags": [],
+         "criteria": [{"id": c.id, "status": "missing", "expected": True,
+                       "description": c.description} for c in s.criteria]}
+        for i, s in enumerate(load_rubric(settings.rubric_path).stages)
+    ]  # fmt: skip
+    start = datetime.now(UTC) - timedelta(days=4)
+    for day in range(4):
+        history.save_attempt(
+            settings, {"overall": 35 + 5 * day, "is_design": True, "level": "senior",
+                       "stages": stages}, at=start + timedelta(days=day),
+        )  # fmt: skip
+    url, _, _ = app_server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 2400})
+            page.set_default_timeout(120_000)
+            expect.set_options(timeout=90_000)
+            page.goto(url)
+            nav = page.get_by_test_id("stSidebarNav")
+            nav.get_by_role("link", name="Progress").click()
+            expect(page.get_by_text("Criteria missed most often").first).to_be_visible()
+            expect(page.get_by_text("Overall score").first).to_be_visible()
+            expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+            study = page.get_by_text("Study: ")
+            expect(study.first).to_be_visible()
+            assert study.count() >= 2
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "progress.png"), full_page=True)
+            nav.get_by_role("link", name="Review").click()
+            answer = page.get_by_label("Your answer")
+            expect(answer).to_be_visible()
+            answer.fill("A proxy objective can be gamed by the model, so pair it with guardrails.")
+            answer.press("Control+Enter")  # commits the text (a rerun) before the click
+            page.wait_for_timeout(2000)
+            page.get_by_role("button", name="Check my answer").click()
+            expect(page.get_by_text("can be gamed by the model").last).to_be_visible()
+            expect(page.get_by_test_id("stMetric").filter(has_text="Similarity")).to_be_visible()
+            expect(page.get_by_text("Reference", exact=True)).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=True)
+            page.get_by_role("button", name="Good", exact=True).click()
+            expect(page.get_by_text("Good: next review in")).to_be_visible()
+
+            nav.get_by_role("link", name="Progress").click()
+            page.get_by_role("button", name="Start a mock interview on it").click()
+            expect(page.get_by_text("Mock ML system design interview").first).to_be_visible()
+            expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible()
+        finally:
+            browser.close()
