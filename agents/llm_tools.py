@@ -145,9 +145,10 @@ def build_tools(deps, turn: TurnLog) -> list:
             turn.report = report.model_dump()
             from agents.critique import scores_line
 
+            # the report quotes the design (pasted text, maybe a planted note): data too
+            report_json = json.dumps(turn.report, ensure_ascii=False)[:12000]
             return (
-                f"Scores (final, do not change): {scores_line(turn.report)}\n"
-                f"{json.dumps(turn.report, ensure_ascii=False)[:12000]}"
+                f"Scores (final, do not change): {scores_line(turn.report)}\n{as_data(report_json)}"
             )
 
         tools.append(bind_tool(critique_design, deps, render_report))
