@@ -196,10 +196,14 @@ def _split_section(text: str, label: str, limit: int, overlap: int, budget) -> l
             parts = _split_by_tokens(piece, room, overlap, budget)
         else:
             parts = _splitter(budget, room, overlap).split_text(piece)
+        # The splitter's pieces join splits cut at spaces or punctuation, where word pieces
+        # never straddle, so a piece's count is the sum it checked; only a word it had to cut
+        # by characters (a space-free run as long as the room) can re-tokenize longer.
+        long_word = re.compile(rf"\S{{{min(room, MAX_UNBROKEN_CHARS)},}}")
         for part in (p.strip() for p in parts):
             if not part:
                 continue
-            if budget.count(f"{label}\n{part}") > limit:  # the splitter sums split counts
+            if long_word.search(part) and budget.count(f"{label}\n{part}") > limit:
                 out.extend(_split_by_tokens(part, room, overlap, budget))
             else:
                 out.append(part)
