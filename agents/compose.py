@@ -1,9 +1,13 @@
-"""Extractive answers: pick the passage sentences that answer a question, cite each one.
+"""Extractive answers built from whole units of the retrieved passages, answer first.
 
-Selection is maximal marginal relevance (MMR) over sentence embeddings: relevance to the
-question, minus redundancy with what is already picked. The answer keeps the picked
-sentences in reading order, grouped by source document, each followed by `[n]`, where n
-numbers the passage (chunk) it was quoted from.
+Units (see `agents.units`) are paragraph sentences, whole list items, whole tables and
+formulas with their definitions; headings and fragments are never quoted. Each unit is scored
+by meaning (cosine with the question, or with the new ask of a follow-up) plus how many of
+the question's key terms (IDF-weighted) it or its section heading holds, minus how far its
+passage trails the best one. The answer leads with the best unit and its close neighbours
+from the same document, in document order; then at most `MAX_OTHER_SOURCES` other documents
+whose best unit adds something new ("Also relevant:"). Every unit ends with `[n]`, n
+numbering the passage (chunk) it is quoted from.
 """
 
 from __future__ import annotations
@@ -11,34 +15,50 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from agents.events import Citation
-from agents.passages import normalize, passage_sentences
+from agents.passages import normalize
+from agents.units import Unit, quotable_units
 from ingest.embeddings import Embedder
 from tools.bm25 import tokenize
 from tools.search import Hit
 
 MAX_GAP = 0.3  # passages trailing the best by more than this are not quoted
 MAX_PASSAGES = 5
-MAX_CANDIDATES = 16  # sentences embedded per answer: the main cost of an offline answer
+MAX_CANDIDATES = 16  # units embedded per answer: the main cost of an offline answer
+KEY_TERM_WEIGHT = 0.25  # relevance bonus for holding all of the question's key terms
+LEAD_MAX_UNITS = 3  # units quoted from the leading document
+LEAD_MAX_WORDS = 140
+LEAD_DROP = 0.1  # a lead unit may trail the best unit by this much
+PARAGRAPH_MAX_WORDS = 110  # a lead sentence brings its paragraph's next sentences up to this
+MAX_OTHER_SOURCES = 2
+OTHER_DROP = 0.12  # another document's best unit may trail the best unit by this much
+QUESTIONS_PENALTY = 0.15  # relevance taken from a unit made only of questions
+NEW_INFO_MAX_SIM = 0.8  # a unit this similar to one already quoted says nothing new
+ALSO_RELEVANT = "Also relevant:"
+
+Idf = Callable[[str], float]
 
 
 @dataclass(frozen=True)
 class Candidate:
-    text: str
+    unit: Unit
     hit_index: int  # index into the retrieved hits (0 = best)
-    position: int  # sentence order inside its passage
-    before: str = ""  # the passage's previous quotable sentence ("" for its first)
+
+    @property
+    def text(self) -> str:
+        return self.unit.plain
 
 
 @dataclass
 class Composed:
     answer: str
     citations: list[Citation]
-    sentences: list[tuple[str, int]]  # (sentence, citation n), in answer order
+    sentences: list[tuple[str, int]]  # (unit text, citation n), in answer order
 
 
 class SentenceVectors:
@@ -75,17 +95,16 @@ def _leaf(section: str) -> str:
 
 
 def candidates(hits: list[Hit], keep: list[int] | None = None) -> list[Candidate]:
-    """Every quotable sentence of the hits (or of the `keep` indices), duplicates (chunk
-    overlap) kept once."""
+    """Every quotable unit of the hits (or of the `keep` indices); a unit repeated by chunk
+    overlap is kept once."""
     seen: set[str] = set()
     out = []
     for i in keep if keep is not None else range(len(hits)):
-        sentences = passage_sentences(hits[i].text)
-        for pos, sentence in enumerate(sentences):
-            key = normalize(sentence)
+        for unit in quotable_units(hits[i].text):
+            key = normalize(unit.plain)
             if key and key not in seen:
                 seen.add(key)
-                out.append(Candidate(sentence, i, pos, sentences[pos - 1] if pos else ""))
+                out.append(Candidate(unit, i))
     return out
 
 
@@ -112,87 +131,69 @@ def passage_gaps(
     return passage.max() - passage
 
 
-def _stems(text: str) -> set[str]:
+def stems(text: str) -> set[str]:
     return {t[:5] for t in tokenize(text)}  # a 5-letter prefix joins monitor/monitoring
 
 
-def shortlist(question: str, cands: list[Candidate], gaps: np.ndarray, limit: int):
-    """The candidates worth embedding, in their original order: the best passage's sentences
-    first (gap 0), then others by shared words with the question minus their passage's gap."""
-    if len(cands) <= limit:
-        return cands
-    wanted = _stems(question)
-
-    def prescore(c: Candidate) -> float:
-        overlap = len(wanted & _stems(c.text)) / max(len(wanted), 1)
-        return overlap - 2.0 * float(gaps[c.hit_index]) - 0.01 * c.position
-
-    best = sorted(range(len(cands)), key=lambda i: -prescore(cands[i]))[:limit]
-    return [cands[i] for i in sorted(best)]
+def key_terms(text: str, idf: Idf | None = None) -> dict[str, float]:
+    """The question's content words (5-letter stems) weighted by IDF: rare words matter."""
+    weights: dict[str, float] = {}
+    for token in tokenize(text):
+        weights[token[:5]] = max(weights.get(token[:5], 0.0), idf(token) if idf else 1.0)
+    return weights
 
 
-def mmr(
-    vectors: np.ndarray,
-    relevance: np.ndarray,
-    limit: int,
-    diversity: float = 0.3,
-    floor: float = 0.12,
-    drop_from_best: float = 0.45,
-) -> list[int]:
-    """Indices picked by MMR; stops at `limit` or when relevance falls below the floors."""
-    if len(vectors) == 0:
-        return []
-    cutoff = max(floor, float(relevance.max()) - drop_from_best)
-    picked: list[int] = []
-    redundancy = np.full(len(vectors), -1.0, dtype=np.float32)
-    available = relevance >= cutoff
-    while len(picked) < limit and available.any():
-        score = (1 - diversity) * relevance - diversity * np.maximum(redundancy, 0.0)
-        score[~available] = -np.inf
-        best = int(np.argmax(score))
-        picked.append(best)
-        available[best] = False
-        sims = vectors @ vectors[best]
-        available &= sims < 0.92  # a near-duplicate says nothing new
-        redundancy = np.maximum(redundancy, sims)
-    return picked
+def coverage(terms: dict[str, float], words: set[str]) -> float:
+    total = sum(terms.values())
+    return sum(w for t, w in terms.items() if t in words) / total if total > 0 else 0.0
 
 
-# A sentence opening with one of these leans on the one before it ("This lets the interviewer
-# redirect early."): quoted alone it reads as a non sequitur.
-_LEANS_BACK = re.compile(
-    r"^(?:this|these|that|those|it|its|they|their|them|such|both|then|also|however|instead|"
-    r"otherwise|so|thus|therefore|hence)\b",
-    re.IGNORECASE,
-)
-MAX_CONTEXT_SENTENCES = 2  # sentences an answer may grow by to give such openers context
+def shortlist(cands: list[Candidate], scores: np.ndarray, limit: int) -> list[int]:
+    """Indices of the candidates worth embedding, best lexical prescores first."""
+    order = sorted(range(len(cands)), key=lambda i: (-scores[i], i))
+    return sorted(order[:limit])
 
 
-def with_antecedents(
-    picked: list[Candidate], max_added: int = MAX_CONTEXT_SENTENCES
-) -> list[Candidate]:
-    """The picked sentences plus, for each one that leans on the sentence before it in its
-    passage, that sentence (quoted from the same passage, so the answer stays grounded). Past
-    `max_added` such additions, a leaning sentence is left out rather than quoted bare."""
-    have = {normalize(c.text) for c in picked}
-    out: list[Candidate] = []
-    added = 0
-    for c in picked:
-        if not c.before or not _LEANS_BACK.match(c.text):
-            out.append(c)  # a passage's first sentence leans on its heading, which is cited
-            continue
-        if normalize(c.before) in have:
-            out.append(c)
-        elif added < max_added:
-            out += [Candidate(c.before, c.hit_index, c.position - 1), c]
-            have.add(normalize(c.before))
-            added += 1
-    return out
-
-
-def _chunk_order(hit: Hit) -> int:
+def _doc_order(hit: Hit) -> int:
     parts = hit.chunk_id.split("::")
     return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+
+
+def select(
+    cands: list[Candidate], relevance: np.ndarray, vecs: np.ndarray, hits: list[Hit]
+) -> tuple[list[int], list[int]]:
+    """(lead units, other units): the best unit and its close neighbours from its document,
+    then the best unit of up to MAX_OTHER_SOURCES other documents, each adding something new."""
+    best = int(np.argmax(relevance))
+    lead_source = hits[cands[best].hit_index].source
+    lead = [best]
+    words = len(cands[best].unit.plain.split())
+    for i in np.argsort(-relevance, kind="stable"):
+        i = int(i)
+        c = cands[i]
+        if i == best or hits[c.hit_index].source != lead_source:
+            continue
+        if len(lead) >= LEAD_MAX_UNITS or relevance[i] < relevance[best] - LEAD_DROP:
+            break
+        size = len(c.unit.plain.split())
+        if words + size > LEAD_MAX_WORDS or float(np.max(vecs[lead] @ vecs[i])) >= 0.9:
+            continue
+        lead.append(i)
+        words += size
+    others: list[int] = []
+    used_sources = {lead_source}
+    for i in np.argsort(-relevance, kind="stable"):
+        i = int(i)
+        source = hits[cands[i].hit_index].source
+        if len(others) >= MAX_OTHER_SOURCES or relevance[i] < relevance[best] - OTHER_DROP:
+            break
+        if source in used_sources:
+            continue
+        if float(np.max(vecs[lead + others] @ vecs[i])) >= NEW_INFO_MAX_SIM:
+            continue
+        others.append(i)
+        used_sources.add(source)
+    return lead, others
 
 
 def compose(
@@ -201,43 +202,104 @@ def compose(
     hits: list[Hit],
     vectors: SentenceVectors,
     max_sentences: int = 6,
+    idf: Idf | None = None,
+    terms_text: str | None = None,
 ) -> Composed:
-    """The cited extractive answer to a question from its retrieved hits."""
+    """The cited extractive answer to a question from its retrieved hits. `terms_text` (the
+    new ask of a follow-up) supplies the key terms when it is not the question itself."""
     if not hits:
         return Composed("", [], [])
     gaps = passage_gaps(question_vec, hits, vectors)
-    # Sentences of a passage far behind the best would lose to the best passage's anyway:
+    # Units of a passage far behind the best would lose to the best passage's anyway:
     # not embedding them keeps an answer within its latency budget.
     keep = [i for i in np.argsort(gaps, kind="stable")[:MAX_PASSAGES] if gaps[i] <= MAX_GAP]
-    cands = candidates(hits, sorted(int(i) for i in keep))
-    cands = shortlist(question, cands, gaps, MAX_CANDIDATES)
+    cands = every = candidates(hits, sorted(int(i) for i in keep))
     if not cands:
         return Composed("", [], [])
-    vecs = vectors.encode([c.text for c in cands])
-    relevance = vecs @ question_vec - np.array([gaps[c.hit_index] for c in cands])
-    picked = [cands[i] for i in mmr(vecs, relevance.astype(np.float32), max_sentences)]
-    picked = with_antecedents(picked)
-
-    # Reading order: documents by their best hit, then passage order, then sentence order.
-    first_rank: dict[str, int] = {}
-    for c in sorted(picked, key=lambda c: c.hit_index):
-        first_rank.setdefault(hits[c.hit_index].source, c.hit_index)
-    picked.sort(
-        key=lambda c: (
-            first_rank[hits[c.hit_index].source],
-            _chunk_order(hits[c.hit_index]),
-            c.hit_index,
-            c.position,
-        )
+    terms = key_terms(terms_text or question, idf)
+    cover = np.array(
+        [
+            coverage(terms, stems(f"{c.unit.plain} {_leaf(hits[c.hit_index].section)}"))
+            for c in cands
+        ]
     )
+    gap = np.array([gaps[c.hit_index] for c in cands])
+    prescore = cover - 2.0 * gap - 0.002 * np.array([c.unit.position for c in cands])
+    short = shortlist(cands, prescore, MAX_CANDIDATES)
+    cands = [cands[i] for i in short]
+    cover, gap = cover[short], gap[short]
+    vecs = vectors.encode([c.unit.plain for c in cands])
+    asks = np.array([_share_of_questions(c.unit.text) for c in cands])
+    relevance = vecs @ question_vec + KEY_TERM_WEIGHT * cover - gap - QUESTIONS_PENALTY * asks
+    relevance = relevance.astype(np.float32)
+    lead, others = select(cands, relevance, vecs, hits)
+    lead_units = with_paragraph([cands[i] for i in lead], every)
+    others = others[: max(0, max_sentences - len(lead))]
+    return render(hits, lead_units, [cands[i] for i in others])
+
+
+def _share_of_questions(text: str) -> float:
+    """The share of a unit's lines that are questions (a list of clarifying questions asks
+    what the learner asked; it does not answer it)."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return sum(ln.rstrip().endswith("?") for ln in lines) / max(len(lines), 1)
+
+
+def with_paragraph(lead: list[Candidate], every: list[Candidate]) -> list[Candidate]:
+    """The lead units plus the sentences that follow each lead sentence in its paragraph (then
+    those before it), up to PARAGRAPH_MAX_WORDS: the sentence that names a topic is often
+    followed by the one that answers ("I look for signals of seniority. A strong candidate
+    will ...")."""
+    out = list(lead)
+    have = {(c.hit_index, c.unit.position) for c in out}
+    for c in lead:
+        if c.unit.kind not in ("sentence", "formula"):
+            continue
+        same = [
+            o
+            for o in every
+            if o.hit_index == c.hit_index
+            and o.unit.block == c.unit.block
+            and o.unit.kind in ("sentence", "formula")
+        ]
+        words = len(c.unit.plain.split())
+        after = [o for o in same if o.unit.position > c.unit.position]
+        before = [o for o in reversed(same) if o.unit.position < c.unit.position]
+        for side in (after, before):
+            for o in side:
+                size = len(o.unit.plain.split())
+                if words + size > PARAGRAPH_MAX_WORDS:
+                    break
+                words += size
+                if (o.hit_index, o.unit.position) not in have:
+                    have.add((o.hit_index, o.unit.position))
+                    out.append(o)
+    return out
+
+
+def _reading_order(hits: list[Hit], picked: list[Candidate]) -> list[Candidate]:
+    return sorted(
+        picked, key=lambda c: (_doc_order(hits[c.hit_index]), c.hit_index, c.unit.position)
+    )
+
+
+def _cited(unit: Unit, n: int) -> str:
+    if unit.kind == "table":  # the marker goes in the last cell: the table stays a table
+        head, _, last = unit.text.rpartition("\n")
+        last = re.sub(r"\s*\|\s*$", f" [{n}] |", last)
+        return f"{head}\n{last}" if head else last
+    return f"{unit.text} [{n}]"
+
+
+def render(hits: list[Hit], lead: list[Candidate], others: list[Candidate]) -> Composed:
+    """The answer text: lead units in reading order, then "Also relevant:" and the others."""
     numbers: dict[int, int] = {}
     citations: list[Citation] = []
     sentences: list[tuple[str, int]] = []
-    paragraphs: list[list[str]] = []
-    last_source = None
-    for c in picked:
-        hit = hits[c.hit_index]
+
+    def number(c: Candidate) -> int:
         if c.hit_index not in numbers:
+            hit = hits[c.hit_index]
             numbers[c.hit_index] = len(numbers) + 1
             citations.append(
                 Citation(
@@ -248,11 +310,28 @@ def compose(
                     text=hit.text,
                 )
             )
-        n = numbers[c.hit_index]
-        if hit.source != last_source:
-            paragraphs.append([])
-            last_source = hit.source
-        paragraphs[-1].append(f"{c.text} [{n}]")
-        sentences.append((c.text, n))
-    answer = "\n\n".join(" ".join(p) for p in paragraphs)
-    return Composed(answer, citations, sentences)
+        return numbers[c.hit_index]
+
+    def blocks(group: list[Candidate]) -> list[str]:
+        out: list[str] = []
+        last_key = None
+        for c in group:
+            n = number(c)
+            sentences.append((c.unit.plain, n))
+            key = (c.hit_index, c.unit.block, c.unit.kind)
+            text = _cited(c.unit, n)
+            if key == last_key and c.unit.kind in ("sentence", "formula"):
+                out[-1] += " " + text  # sentences of one paragraph stay one paragraph
+            elif key == last_key and c.unit.kind == "item":
+                out[-1] += "\n" + text  # items of one list stay one list
+            else:
+                out.append(text)
+            last_key = key
+        return out
+
+    parts = blocks(_reading_order(hits, lead))
+    if others:
+        parts.append(ALSO_RELEVANT)
+        for c in others:
+            parts += blocks([c])
+    return Composed("\n\n".join(parts), citations, sentences)

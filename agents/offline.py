@@ -16,7 +16,7 @@ from agents.base import Answered, as_messages, finish, replay, split_turn
 from agents.compose import SentenceVectors, compose
 from agents.critique import run_critique
 from agents.events import Event, Final, Message, TextDelta, ToolCall, ToolResult
-from agents.router import Route, resolve_follow_up, route
+from agents.router import FollowUp, Route, about, follow_up, mentions, route
 from agents.scope import Scope, check_answer, check_question
 from tools.deps import Deps
 from tools.search import Hit
@@ -109,23 +109,27 @@ class OfflineAgent:
     def _question(
         self, question: str, history: list[Message], k: int | None, mode: str | None, out: list
     ) -> Iterator[Event]:
-        query = resolve_follow_up(question, history)
+        found = follow_up(question, history)
+        query = found.query if found else question
         # A few passages beyond k: the section that answers a follow-up ("monitor it") often
-        # ranks just below the topic's general sections; sentence selection then picks it.
+        # ranks just below the topic's general sections; unit selection then picks it.
         pool = (k or self.settings.top_k) + EXTRA_PASSAGES
-        args = {"query": query, "k": pool} | ({"mode": mode} if mode else {})
-        yield ToolCall(name="search", args=args)
-        hits = self.deps.retriever.search(query, k=pool, mode=mode)
-        best = hits[0] if hits else None
-        summary = f"{len(hits)} passages" + (f"; best: {best.source}" if best else "")
-        yield ToolResult(name="search", summary=summary, ok=bool(hits))
-
+        hits = yield from self._search(query, pool, mode)
         query_vec = self.vectors().encode([query])[0]
-        composed = None
-        scope = self._scope(query, query_vec, hits)
+        composed, note, asked = None, "", query
+        if found and found.aspect:
+            hits, note, asked = yield from self._aspect_hits(found, hits, pool, mode)
+            query_vec = self.vectors().encode([asked])[0]
+        scope = self._scope(asked, query_vec, hits)
         if scope.ok:
             composed = compose(
-                query, query_vec, hits, self.vectors(), self.settings.answer_max_sentences
+                query,
+                query_vec,
+                hits,
+                self.vectors(),
+                self.settings.answer_max_sentences,
+                idf=self.deps.retriever.corpus().bm25.idf,
+                terms_text=" ".join(found.aspect) if found and found.aspect else None,
             )
             sentences = [sentence for sentence, _ in composed.sentences]
             scope = check_answer(query_vec, sentences, self.vectors().encode)
@@ -136,11 +140,38 @@ class OfflineAgent:
             return
         by_id = {h.chunk_id: h for h in hits}
         out.extend(by_id[c.chunk_id] for c in composed.citations)  # the passages quoted
-        for paragraph in composed.answer.split("\n\n"):
+        answer = f"{note}\n\n{composed.answer}" if note else composed.answer
+        for paragraph in answer.split("\n\n"):
             yield TextDelta(text=paragraph + "\n\n")
-        yield from finish(
-            Final(answer=composed.answer, citations=composed.citations, route="question")
+        yield from finish(Final(answer=answer, citations=composed.citations, route="question"))
+
+    def _search(self, query: str, k: int, mode: str | None):
+        args = {"query": query, "k": k} | ({"mode": mode} if mode else {})
+        yield ToolCall(name="search", args=args)
+        hits = self.deps.retriever.search(query, k=k, mode=mode)
+        best = hits[0] if hits else None
+        summary = f"{len(hits)} passages" + (f"; best: {best.source}" if best else "")
+        yield ToolResult(name="search", summary=summary, ok=bool(hits))
+        return hits
+
+    def _aspect_hits(self, found: FollowUp, hits: list[Hit], pool: int, mode: str | None):
+        """The passages a follow-up is answered from, a note saying which, and the question
+        they answer (units are scored against it). The new ask drives: passages about its
+        aspect on the earlier topic when the material has them (the aspect in their heading
+        or said twice), else its general material on the aspect."""
+        on_topic = [h for h in hits if about(h, found.aspect) and mentions(h, found.topic)]
+        read_as = f"Follow-up read as: {found.query}"
+        if on_topic:
+            rest = [h for h in hits if h not in on_topic and mentions(h, found.aspect)]
+            return on_topic + rest, read_as, found.query
+        general = yield from self._search(found.ask, pool, mode)
+        focused = [h for h in general if mentions(h, found.aspect)] or general
+        aspect = " ".join(found.aspect)
+        note = (
+            f"{read_as} The material has nothing on {aspect} for {found.topic} specifically, "
+            f'so this is its general material on "{aspect}".'
         )
+        return focused, note, found.ask
 
     def _scope(self, query: str, query_vec, hits: list[Hit]) -> Scope:
         dense = [h.dense_score for h in hits if h.dense_score is not None]
@@ -170,7 +201,8 @@ class OfflineAgent:
             answer += " The nearest topics it does cover:\n" + "\n".join(
                 f"- {t}" for t in topics[:3]
             )
-        answer += "\nAsk about one of these, or rephrase the question in ML system design terms."
+        # a blank line ends the list: otherwise markdown runs the next sentence into its last item
+        answer += "\n\nAsk about one of these, or rephrase the question in ML system design terms."
         yield TextDelta(text=answer)
         yield Final(answer=answer, route="out_of_scope")
 

@@ -8,6 +8,7 @@ mock interview). Rules, not a model: they run in microseconds and are easy to te
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -134,16 +135,112 @@ def is_follow_up(question: str) -> bool:
     return n_content <= 1 or (n_content <= 3 and bool(_PRONOUN.search(question)))
 
 
-def resolve_follow_up(question: str, history: list[Message] | None = None) -> str:
-    """The retrieval query for a question, with the topic of earlier questions when it is a
-    follow-up ("and how do I monitor it?" after a fraud detection question)."""
-    topic = ""  # the last question that stood on its own
+@dataclass(frozen=True)
+class FollowUp:
+    """A follow-up read against the conversation: the new ask drives the answer."""
+
+    query: str  # readable, the pronoun replaced: "how would I monitor a fraud detection system?"
+    ask: str  # the new ask alone: "how would I monitor"
+    topic: str  # what it refers to: "a fraud detection system"
+    aspect: tuple[str, ...]  # the ask's content words: ("monitor",)
+
+
+# Words that frame a question rather than name its topic ("What is the difference between ...")
+_SCAFFOLD = STOPWORDS | {
+    "what's", "whats", "hows", "how's", "are", "were", "did", "could", "can", "i", "we", "you",
+    "difference", "differences", "between", "design", "build", "explain", "tell", "describe",
+    "define", "compare", "choose", "pick", "handle", "deal", "approach", "please", "give", "way",
+    "ways", "best", "good", "set", "up", "create", "implement", "use", "using", "one", "s",
+    "mean", "means", "work", "works", "like", "look", "looks", "go", "going", "about",
+}  # fmt: skip
+_STARTER = re.compile(
+    r"^\s*(?:(?:and|but|also|so|then|ok(?:ay)?|same for|what if|and what)\b[\s,]*)+",
+    re.IGNORECASE,
+)
+_ABOUT = re.compile(r"^\s*(?:what|how)\s+about\b\s*", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"\b(?:its|their)\b", re.IGNORECASE)
+_REFERENCE = re.compile(r"\b(?:it|this|that|these|those|they|them|there|one)\b", re.IGNORECASE)
+_ASK_WORDS = STOPWORDS | {
+    "one", "there", "would", "could", "can", "did", "were", "are", "i", "avoid", "use", "handle",
+    "deal", "choose", "pick", "get", "make", "know", "need", "want", "go", "prevent", "which",
+}  # fmt: skip
+
+
+def topic_phrase(question: str) -> str:
+    """The topic a question names, without its question frame: "What is the difference
+    between two-tower retrieval and the ranking stage?" -> "two-tower retrieval and the
+    ranking stage"."""
+    words = re.findall(r"[\w'’/+@-]+", question.strip().rstrip("?.!"))
+    start = 0
+    while start < len(words) and words[start].lower().replace("’", "'") in _SCAFFOLD:
+        start += 1
+    if 0 < start < len(words) and words[start - 1].lower() in ("a", "an", "the"):
+        start -= 1  # "a real-time fraud detection system" keeps its article
+    return " ".join(words[start:]) or question.strip().rstrip("?.!")
+
+
+def last_topic(history: list[Message] | None) -> str:
+    """The last user question that stood on its own (not itself a follow-up)."""
+    topic = ""
     for message in history or []:
         if message.role == "user" and route(message.content).kind == "question":
             text = message.content.strip()
             if not (topic and is_follow_up(text)):
                 topic = text
-    if not topic or not is_follow_up(question):
-        return question
-    keywords = " ".join(dict.fromkeys(content_words(topic)))
-    return f"{keywords}: {question}" if keywords else question
+    return topic
+
+
+def follow_up(question: str, history: list[Message] | None = None) -> FollowUp | None:
+    """The follow-up reading of a question, or None when it stands on its own."""
+    earlier = last_topic(history)
+    if not earlier or not is_follow_up(question):
+        return None
+    topic = topic_phrase(earlier)
+    text = " ".join(question.strip().split()).rstrip("?.! ")
+    text = _STARTER.sub("", text) or text
+    asked_about = _ABOUT.match(text)
+    body = text[asked_about.end() :] if asked_about else text
+    reference = _REFERENCE.search(body)
+    if _POSSESSIVE.search(body) or not reference:  # "what about its cost?", "and latency?"
+        query = f"{_POSSESSIVE.sub('the', body, count=1)} for {topic}"
+    else:
+        spelled = f"in {topic}" if reference.group(0).lower() == "there" else topic
+        query = body[: reference.start()] + spelled + body[reference.end() :]
+    if asked_about:
+        query = f"{asked_about.group(0).strip()} {query}"
+    ask = _REFERENCE.sub("", _POSSESSIVE.sub("", body))
+    ask = " ".join(ask.split())
+    topic_words = set(content_words(topic))
+    aspect = tuple(
+        w for w in dict.fromkeys(content_words(ask)) if w not in _ASK_WORDS | topic_words
+    )
+    query = query[:1].upper() + query[1:] + "?"
+    return FollowUp(query=query, ask=ask, topic=topic, aspect=aspect)
+
+
+def mentions(hit, words: Sequence[str] | str, share: float = 0.5) -> bool:
+    """Whether a passage (its section path and text) holds at least `share` of the words
+    (5-letter stems, so "monitor" finds "Monitoring"); a phrase is split into its words."""
+    wanted = {w[:5] for w in (content_words(words) if isinstance(words, str) else words)}
+    if not wanted:
+        return False
+    have = {w[:5] for w in content_words(f"{hit.section} {hit.text}")}
+    return len(wanted & have) >= share * len(wanted)
+
+
+def about(hit, aspect: Sequence[str]) -> bool:
+    """Whether a passage is about an aspect: its heading path names it, or its text uses
+    the aspect's words at least twice (a passing mention is not enough)."""
+    stems = {w[:5] for w in aspect}
+    if not stems:
+        return False
+    if {w[:5] for w in content_words(hit.section)} & stems:
+        return True
+    return sum(w[:5] in stems for w in content_words(hit.text)) >= 2
+
+
+def resolve_follow_up(question: str, history: list[Message] | None = None) -> str:
+    """The retrieval query for a question: itself, or for a follow-up ("and how do I monitor
+    it?" after a fraud detection question) the new ask with what it refers to spelled out."""
+    found = follow_up(question, history)
+    return found.query if found else question

@@ -365,32 +365,3 @@ def test_answer_does_not_depend_on_what_was_asked_before(agent, corpus_settings,
     for other in ("What is PSI?", "How do I monitor a fraud model?", "What is concept drift?"):
         ask(warmed, other)
     assert ask(warmed, question).answer == first
-
-
-def test_a_sentence_that_leans_on_the_one_before_gets_it_as_context():
-    from agents.compose import candidates, with_antecedents
-    from tools.search import Hit
-
-    text = (
-        "Fraud labels arrive weeks after the transaction. This delays every offline evaluation "
-        "of the model. Chargebacks are the usual source of labels."
-    )
-    hit = Hit(
-        text=text,
-        source="a.md",
-        section="A",
-        title="A",
-        doc_type="concept",
-        chunk_id="a.md::0::h",
-        score=1.0,
-        rank=1,
-    )
-    sentences = passage_sentences(text)
-    leaning, plain = candidates([hit])[1:]
-    assert (leaning.before, plain.before) == (sentences[0], sentences[1])
-    out = with_antecedents([leaning, plain])
-    assert [c.position for c in out] == [0, 1, 2]
-    assert out[0].text == "Fraud labels arrive weeks after the transaction."
-    # its context already picked: nothing added; no budget left: the bare sentence is left out
-    assert with_antecedents([out[0], leaning]) == [out[0], leaning]
-    assert with_antecedents([leaning, plain], max_added=0) == [plain]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import streamlit as st
@@ -36,6 +35,24 @@ def show_turn(turn: dict) -> None:
         _extras(turn)
 
 
+def tool_args_in_words(args: dict) -> str:
+    """A tool call's arguments as a readable line: the (resolved) search query in quotes,
+    then the other settings ("Searched for “How would I monitor ...?” · 8 passages")."""
+    args = dict(args or {})
+    parts = []
+    query = args.pop("query", None)
+    if query is not None:
+        parts.append(f"Searched for “{render.inline(str(query), 300)}”")
+    if "k" in args:
+        parts.append(f"{render.inline(str(args.pop('k')), 10)} passages")
+    if "mode" in args:
+        parts.append(f"{render.inline(str(args.pop('mode')), 20)} retrieval")
+    rest = ", ".join(f"{k}: {v}" for k, v in args.items())
+    if rest:
+        parts.append(render.inline(rest, 300))
+    return " · ".join(parts) if parts else "(no arguments)"
+
+
 def _tool_box(where, tool: dict):
     ok = tool.get("ok", True)
     finished = tool.get("summary") is not None
@@ -43,7 +60,7 @@ def _tool_box(where, tool: dict):
         f"Tool: {render.inline(tool['name'], 60)}",
         state=("complete" if ok else "error") if finished else "running",
     )
-    box.code(json.dumps(tool.get("args", {}), ensure_ascii=False, indent=1), language="json")
+    box.markdown(tool_args_in_words(tool.get("args", {})))
     if finished:
         box.markdown(render.sanitize_markdown(tool["summary"]))
     return box
