@@ -141,6 +141,17 @@ def test_heading_only_section_merges_with_the_next_one():
     assert "Offline metrics" in chunk.text
 
 
+def test_seed_articles_chunks_fit_the_window():
+    """Dev-only check on outside material (skipped when the folder is absent)."""
+    seeds = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+    if not seeds.is_dir():
+        pytest.skip(f"{seeds} absent (outside material, dev only)")
+    budget = load_token_budget(MODEL)
+    for path in sorted(seeds.glob("*.txt")):
+        chunks = chunk_document(path.read_text(encoding="utf-8"), path.name, {}, "h", 0, 50)
+        assert max(budget.embedded_count(c.embed_text) for c in chunks) <= 256, path.name
+
+
 def test_stored_corpus_chunks_fit_the_window(corpus_settings):
     _assert_within_window(*_stored(corpus_settings))
 

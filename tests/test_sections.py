@@ -183,6 +183,24 @@ def test_plain_text_chunks_name_detected_sections_and_title():
     assert [c.metadata["section"] for c in untitled] == ["X notes", "Retrieval Stage"]
 
 
+def test_html_without_heading_tags_gets_sections(tmp_path):
+    from ingest.readers import read_file
+
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Ranking Notes</title></head><body>"
+        f"<p><b>Candidate Generation</b></p><p>{PARA}</p>"
+        f"<p><b>Stage 2: Ranking (10 min)</b></p><p>{PARA2}</p></body></html>"
+    )
+    doc = read_file(page, "page.html", 10**6)
+    chunks = chunk_document(doc.text, "page.html", doc.metadata, "h", 0, 40)
+    assert {c.metadata["title"] for c in chunks} == {"Ranking Notes"}
+    assert [c.metadata["section"].split(" > ")[-1] for c in chunks] == [
+        "Candidate Generation",
+        "Stage 2: Ranking (10 min)",
+    ]
+
+
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 
 
