@@ -19,10 +19,13 @@ produces the same ids.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 
 from ingest.sections import humanised_name, structure
+
+log = logging.getLogger(__name__)
 
 DOC_TYPES = {"framework", "concept", "solution"}
 # Bump when chunk boundaries or metadata change, so stores re-chunk files whose bytes did not.
@@ -195,7 +198,11 @@ def _split_section(text: str, label: str, limit: int, overlap: int, budget) -> l
         if _UNBROKEN.search(piece) or room < 16:
             parts = _split_by_tokens(piece, room, overlap, budget)
         else:
-            parts = _splitter(budget, room, overlap).split_text(piece)
+            try:
+                parts = _splitter(budget, room, overlap).split_text(piece)
+            except (ValueError, TimeoutError) as exc:  # an unsplittable unit, a slow regex
+                log.warning("sentence splitting failed (%s); cutting by tokens", exc)
+                parts = _split_by_tokens(piece, room, overlap, budget)
         # The splitter's pieces join splits cut at spaces or punctuation, where word pieces
         # never straddle, so a piece's count is the sum it checked; only a word it had to cut
         # by characters (a space-free run as long as the room) can re-tokenize longer.

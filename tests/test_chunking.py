@@ -202,3 +202,18 @@ def test_plain_text_file_chunks_fit_and_citations_name_sections(make_settings, e
         assert top.source == "serving_notes.txt"
         assert top.section.split(" > ")[-1] == heading, (query, top.section)
         assert "serving_notes" not in top.section.lower()
+
+
+def test_sentence_splitter_failure_falls_back_to_token_windows(monkeypatch):
+    import ingest.chunking as chunking
+
+    class Failing:
+        def split_text(self, text):
+            raise TimeoutError("regular-expression match exceeded its time limit")
+
+    monkeypatch.setattr(chunking, "_splitter", lambda *args: Failing())
+    chunks = chunk_document("# Notes\n\n" + _prose(80), "n.md", {}, "h", 0, 30, model=MODEL)
+    budget = load_token_budget(MODEL)
+    assert len(chunks) > 2
+    assert max(budget.embedded_count(c.embed_text) for c in chunks) <= 256
+    assert all(c.metadata["section"] == "Notes" for c in chunks)
