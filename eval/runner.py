@@ -180,6 +180,7 @@ def _score_row(
     )
     if answered.error:
         record["errors"]["answer"] = answered.error
+    record.update(_answer_checks(row, answered))
     if row.out_of_scope:
         seconds["score"] = time.perf_counter() - t
         return record
@@ -197,6 +198,9 @@ def _score_row(
         reference_contexts=targets.reference_contexts,
     )
     metrics.update(scorer.score_non_llm(inp))
+    if record["answer_has_reference"] is not None:
+        metrics["answer_has_reference"] = float(record["answer_has_reference"])
+    metrics["fragment_free"] = float(record["fragments"] == 0)
     if scorer.llm_enabled:
         for name, repeated in scorer.score_llm(inp, repeats).items():
             if repeated is None:
@@ -208,6 +212,23 @@ def _score_row(
     record["metrics"] = metrics
     seconds["score"] = time.perf_counter() - t
     return record
+
+
+def _answer_checks(row: EvalRow, answered) -> dict[str, Any]:
+    """The answer metrics that need no LLM (eval.answer_metrics): whether the answer quotes a
+    reference sentence or answer span (None without either), and its fragment count."""
+    from eval.answer_metrics import answer_has_reference, count_fragments
+
+    headings = {p for c in answered.citations for p in str(c.get("section", "")).split(" > ")}
+    has_target = bool(row.reference_contexts or row.answer_spans) and not row.out_of_scope
+    return {
+        "answer_has_reference": answer_has_reference(
+            answered.answer, row.reference_contexts, row.answer_spans
+        )
+        if has_target
+        else None,
+        "fragments": count_fragments(answered.answer, headings),
+    }
 
 
 def _import_scorer_in_background() -> threading.Thread:
