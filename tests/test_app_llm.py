@@ -76,3 +76,35 @@ def test_turning_the_llm_off_answers_offline_without_calling_it(llm_app, fake_op
     badge = _badge(at)
     assert "offline" in badge and "fallback" not in badge
     assert fake_openai.chat_requests == []
+
+
+def test_a_refused_endpoint_cools_down_and_the_sidebar_can_recheck(app_env, monkeypatch, app_test):
+    """After a refused connection the next turns go offline at once, the sidebar says so
+    with the endpoint's origin, and its re-check button asks the endpoint again."""
+    import socket
+
+    from agents.factory import clear_unreachable, unreachable_reason
+    from core.settings import Settings
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    monkeypatch.setenv("OPENAI_API_KEY", DUMMY_KEY)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    settings = Settings()
+    try:
+        at = _ask(app_test().run())
+        badge = _badge(at)
+        assert "offline fallback" in badge and "cannot connect" in badge
+        assert unreachable_reason(settings)  # the next turns skip the endpoint
+        at = at.run()
+        captions = " ".join(c.value for c in at.sidebar.caption)
+        assert "Answering offline" in captions
+        assert "(from environment: OPENAI_BASE_URL)" in captions  # where the endpoint came from
+        at.button(key="recheck_llm").click().run()
+        assert not at.exception
+        assert "Answering offline" not in " ".join(c.value for c in at.sidebar.caption)
+    finally:
+        clear_unreachable(settings)

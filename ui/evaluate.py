@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import MlsdError
+from eval.phases import PHASE
 from ui import render, resources, state
 from ui.library import safe_filename
 
@@ -108,12 +109,17 @@ def _run_section() -> None:
     )
     if not st.button("Run evaluation", type="primary", disabled=not (dataset and modes)):
         return
-    bar = st.progress(0.0, text="Starting…")
+    bar = st.progress(0.0, text="Starting: loading the evaluation code…")
 
     def progress(done: int, total: int, label: str = "") -> None:
+        # a phase is announced as it starts (done=0), then every answered row
+        if label.startswith(PHASE):
+            text = label[len(PHASE) :].capitalize() + "…"
+        else:
+            text = f"{done}/{total} {label}"
         # called from a worker thread the bar cannot update; the run goes on
         with contextlib.suppress(Exception):
-            bar.progress(min(1.0, done / max(total, 1)), text=f"{done}/{total} {label}"[:120])
+            bar.progress(min(1.0, done / max(total, 1)), text=text[:120])
 
     out_dir = settings.eval_dir / f"app-{datetime.now():%Y%m%d-%H%M%S}"
     try:

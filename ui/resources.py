@@ -109,11 +109,14 @@ def llm_configured() -> bool:
 @st.cache_data(ttl=30, show_spinner=False)
 def llm_endpoint_status() -> dict[str, Any]:
     """Whether the configured OpenAI-compatible endpoint answers `GET /models` (2 s timeout)."""
+    from core.endpoint import endpoint_origin
+
     settings = get_settings()
     status: dict[str, Any] = {
         "configured": settings.llm_enabled,
         "model": settings.llm_model,
         "base_url": settings.openai_base_url or "https://api.openai.com/v1",
+        "origin": endpoint_origin(settings).describe(),  # a .env must not redirect unseen
         "reachable": None,
         "detail": "",
     }
@@ -133,6 +136,24 @@ def llm_endpoint_status() -> dict[str, Any]:
         status["reachable"] = False
         status["detail"] = type(exc).__name__
     return status
+
+
+def llm_cooldown() -> str | None:
+    """Why chat turns skip the endpoint right now (after a refused connection), or None."""
+    settings = get_settings()
+    if not settings.llm_enabled:
+        return None
+    from agents.factory import unreachable_reason
+
+    return unreachable_reason(settings)
+
+
+def recheck_llm_endpoint() -> None:
+    """The sidebar's re-check: forget the cached status and any cool-down, ask again."""
+    from agents.factory import clear_unreachable
+
+    clear_unreachable(get_settings())
+    llm_endpoint_status.clear()
 
 
 # -- grader, interviewer, evaluation ------------------------------------------------------

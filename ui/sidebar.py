@@ -42,6 +42,13 @@ def _llm_status(status: dict) -> None:
     else:
         detail = inline(status["detail"])
         st.caption(f":red[●] LLM endpoint unreachable ({detail}): {where}; answers fall back.")
+    st.caption(f"Endpoint: {inline(status.get('origin', ''))}")
+    cooldown = resources.llm_cooldown()
+    if cooldown:
+        st.caption(f":orange[●] Answering offline: {inline(cooldown)}.")
+    if st.button("Re-check endpoint", key="recheck_llm", help="Ask the endpoint again now."):
+        resources.recheck_llm_endpoint()
+        st.rerun()
 
 
 def _store_status() -> None:
