@@ -43,6 +43,8 @@ class TurnLog:
 REMOVED = "[unsafe text removed]"
 # Chat-template tokens (<|im_start|>, <|system|>) would let data pose as a new message.
 _SPECIAL_TOKEN = re.compile(r"<\|[^|>\n]{0,40}\|>")
+# Any spelling of our fence inside the data ("< /DATA\n>") is removed: it cannot close it.
+_FENCE_TAG = re.compile(r"<\s*/?\s*data\b[^>]{0,40}>", re.IGNORECASE)
 
 
 def _safe_paragraph(paragraph: str) -> str:
@@ -58,7 +60,7 @@ def as_data(text: str) -> str:
     """Untrusted text for the model, fenced between <data> markers: HTML comments, tags and
     invisible characters stripped, unsafe sentences (agents/injection.py) removed. The
     system prompt tells the model that fenced text is data, never instructions."""
-    visible = _SPECIAL_TOKEN.sub(" ", strip_hidden(text))  # also drops any <data> tag inside
+    visible = _FENCE_TAG.sub(" ", _SPECIAL_TOKEN.sub(" ", strip_hidden(text)))
     paragraphs = re.split(r"(\n[ \t]*\n)", visible)  # separators kept at odd positions
     body = "".join(p if i % 2 else _safe_paragraph(p) for i, p in enumerate(paragraphs))
     return "<data>\n" + body.strip("\n") + "\n</data>"
