@@ -136,7 +136,8 @@ def review(
     from progress.overview import load_rubric
 
     with user_errors():
-        queue.refresh_queue(settings, history.load_attempts(settings), load_rubric(settings))
+        attempts = history.load_attempts(settings, criteria_window=settings.history_window)
+        queue.refresh_queue(settings, attempts, load_rubric(settings))
         due = queue.due_cards(settings, limit=max(1, limit))
     if as_json:
         print_json([c.__dict__ for c in due])

@@ -184,9 +184,15 @@ def _aware(moment: datetime) -> datetime:
 
 
 def load_attempts(
-    settings: Settings, since: datetime | None = None, user: str | None = None
+    settings: Settings,
+    since: datetime | None = None,
+    user: str | None = None,
+    criteria_window: int | None = None,
 ) -> list[Attempt]:
-    """The learner's attempts, oldest first, with their stages, criteria and red flags."""
+    """The learner's attempts, oldest first, with their stages, criteria and red flags.
+
+    `criteria_window`: load criteria only for the last N graded designs (what the statistics
+    read), so a long history stays quick to summarise."""
     who = user or user_of(settings)
     query = select(db.attempts).where(db.attempts.c.user == who)
     if since is not None:
@@ -211,13 +217,17 @@ def load_attempts(
         if not by_id:
             return []
         first = min(by_id)
+        recent = [h.id for h in heads if h.is_design][-criteria_window:] if criteria_window else []
         for table, build in (
             (db.attempt_stages, lambda r: by_id[r.attempt_id].stages.append(_stage(r))),
             (db.attempt_criteria, lambda r: by_id[r.attempt_id].criteria.append(_crit(r))),
             (db.attempt_red_flags, lambda r: by_id[r.attempt_id].red_flags.append(r.flag_id)),
         ):
             # one query per table; ids of other users in the range are skipped below
-            for r in conn.execute(select(table).where(table.c.attempt_id >= first)):
+            where = table.c.attempt_id >= first
+            if table is db.attempt_criteria and criteria_window:
+                where = table.c.attempt_id.in_(recent)
+            for r in conn.execute(select(table).where(where)):
                 if r.attempt_id in by_id:
                     build(r)
     return list(by_id.values())

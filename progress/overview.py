@@ -44,13 +44,13 @@ def load_solutions(settings: Settings) -> list:
 
 def build(settings: Settings, since: datetime | None = None) -> dict:
     """`stats.summary` plus "user", "since", "plan" and "review"; HistoryError on a bad DB."""
-    attempts = history.load_attempts(settings, since=since)
-    rubric = load_rubric(settings)
     window = settings.history_window
+    attempts = history.load_attempts(settings, since=since, criteria_window=window)
+    rubric = load_rubric(settings)
     out = stats.summary(attempts, rubric, window)
     out["user"] = history.user_of(settings)
     out["since"] = since.isoformat() if since else None
-    out["plan"] = plan.study_plan(attempts, rubric, load_solutions(settings), window)
+    out["plan"] = plan.study_plan(attempts, rubric, load_solutions(settings), window, out["stages"])
     out["review"] = review.queue_status(settings)
     return out
 

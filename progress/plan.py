@@ -33,9 +33,11 @@ def _phrase_hits(text: str, phrases: list[str]) -> int:
     return hits
 
 
-def weakest_stages(attempts: list[Attempt], rubric: Any, window: int = 20) -> list[dict]:
+def weakest_stages(
+    attempts: list[Attempt], rubric: Any, window: int = 20, series: list[dict] | None = None
+) -> list[dict]:
     """Stages ranked weakest first: [{id, name, score, practised}] (score None: no data)."""
-    series = stats.stage_series(attempts, rubric, window)
+    series = stats.stage_series(attempts, rubric, window) if series is None else series
     recent = stats.designs(attempts)[-RECENT_STAGE_ATTEMPTS:]
     out = []
     for stage in series:
@@ -59,12 +61,17 @@ def weakest_stages(attempts: list[Attempt], rubric: Any, window: int = 20) -> li
 
 
 def study_plan(
-    attempts: list[Attempt], rubric: Any, solutions: list, window: int = 20
+    attempts: list[Attempt],
+    rubric: Any,
+    solutions: list,
+    window: int = 20,
+    series: list[dict] | None = None,
 ) -> dict | None:
-    """{problem, title, question, weak_stages, read_first, why}; None without solutions."""
+    """{problem, title, question, weak_stages, read_first, why}; None without solutions.
+    `series`: `stats.stage_series` when the caller has it already."""
     if not solutions:
         return None
-    weak = weakest_stages(attempts, rubric, window)[:WEAK_STAGES] if attempts else []
+    weak = weakest_stages(attempts, rubric, window, series)[:WEAK_STAGES] if attempts else []
     weak_ids = [s["id"] for s in weak]
     missed = stats.missed_criteria(attempts, rubric, window, top=20)
     missed_weak = [m for m in missed if m["stage"] in weak_ids] or missed

@@ -46,14 +46,14 @@ def _mean(values: list[float]) -> float | None:
 def stage_series(attempts: list[Attempt], rubric: Any = None, window: int = 20) -> list[dict]:
     """Per stage: every score over time, the recent mean and its change against before."""
     graded = designs(attempts)
+    when = {a.id: a.created_at.isoformat() for a in graded}
+    per_stage: dict[str, list[dict]] = defaultdict(list)
+    for a in graded:
+        for s in a.stages:
+            per_stage[s.stage_id].append({"attempt": a.id, "at": when[a.id], "score": s.score})
     out = []
     for stage_id, name in stage_order(graded, rubric):
-        points = [
-            {"attempt": a.id, "at": a.created_at.isoformat(), "score": s.score}
-            for a in graded
-            for s in a.stages
-            if s.stage_id == stage_id
-        ]
+        points = per_stage.get(stage_id, [])
         scores = [p["score"] for p in points]
         recent, before = scores[-window:], scores[-2 * window : -window]
         half = len(recent) // 2
@@ -77,13 +77,24 @@ def _criterion_info(rubric: Any) -> dict[str, Any]:
     return {c.id: (s, c) for s in getattr(rubric, "stages", None) or [] for c in s.criteria}
 
 
-def teaching_reference(criterion_id: str, attempts: list[Attempt], rubric: Any) -> dict:
+def stored_references(attempts: list[Attempt]) -> dict[str, dict]:
+    """The grader's latest link per criterion id, from the loaded criteria."""
+    refs: dict[str, dict] = {}
+    for attempt in attempts:
+        for c in attempt.criteria:
+            if c.ref_source:
+                refs[c.criterion_id] = {"source": c.ref_source, "section": c.ref_section}
+    return refs
+
+
+def teaching_reference(
+    criterion_id: str, attempts: list[Attempt], rubric: Any, stored: dict | None = None
+) -> dict:
     """Where the corpus teaches a criterion: the grader's last link for it, else the
     rubric's `teaches` document with its best heading."""
-    for attempt in reversed(attempts):
-        for c in attempt.criteria:
-            if c.criterion_id == criterion_id and c.ref_source:
-                return {"source": c.ref_source, "section": c.ref_section}
+    stored = stored_references(attempts) if stored is None else stored
+    if criterion_id in stored:
+        return stored[criterion_id]
     info = _criterion_info(rubric).get(criterion_id)
     if info is None:
         return {"source": "", "section": ""}
@@ -130,6 +141,7 @@ def missed_criteria(
             if c.description or c.criterion_id not in meta:
                 meta[c.criterion_id] = (c.stage_id, c.description)
     info = _criterion_info(rubric)
+    stored = stored_references(recent)
     ranked = sorted(
         (cid for cid, misses in history.items() if any(misses)),
         key=lambda cid: (-sum(history[cid]), -sum(history[cid]) / len(history[cid]), cid),
@@ -161,7 +173,7 @@ def missed_criteria(
                 "graded": len(misses),
                 "rate": round(sum(misses) / len(misses), 2),
                 "trend": trend,
-                "teaches": teaching_reference(cid, attempts, rubric),
+                "teaches": teaching_reference(cid, attempts, rubric, stored),
             }
         )
     return out

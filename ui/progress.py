@@ -60,36 +60,50 @@ def history_toggle() -> None:
     history.saving_enabled.set(bool(st.session_state.save_history))
 
 
+def _line(points: list[dict], field: str, height: int) -> None:
+    """A line over time on a fixed 0-100 scale (st.line_chart would zoom on the data)."""
+    import altair as alt
+
+    frame = pd.DataFrame(
+        {"when": pd.to_datetime([p["at"] for p in points]), field: [p[field] for p in points]}
+    )
+    chart = (
+        alt.Chart(frame)
+        .mark_line(point=len(points) < 40)
+        .encode(
+            x=alt.X("when:T", title=None),
+            y=alt.Y(f"{field}:Q", scale=alt.Scale(domain=[0, 100]), title=None),
+            tooltip=["when:T", f"{field}:Q"],
+        )
+        .properties(height=height)
+    )
+    st.altair_chart(chart, width="stretch")
+
+
 def _charts(summary: dict) -> None:
-    overall = pd.DataFrame(
-        {"when": pd.to_datetime([p["at"] for p in summary["overall"]]),
-         "overall": [p["overall"] for p in summary["overall"]]}
-    )  # fmt: skip
     st.markdown("**Overall score**")
-    st.line_chart(overall, x="when", y="overall", height=220)
+    _line(summary["overall"], "overall", 220)
     stages = [s for s in summary["stages"] if s["scores"]]
     cols = st.columns(2)
     for i, stage in enumerate(stages):
-        frame = pd.DataFrame(
-            {"when": pd.to_datetime([p["at"] for p in stage["scores"]]),
-             "score": [p["score"] for p in stage["scores"]]}
-        )  # fmt: skip
         change = "" if stage["change"] is None else f" ({stage['change']:+g})"
         with cols[i % 2]:
             st.markdown(
                 f"**{render.inline(stage['name'])}** — recent mean {stage['recent_mean']:g}{change}"
             )
-            st.line_chart(frame, x="when", y="score", height=160)
+            _line(stage["scores"], "score", 160)
 
 
 def _missed(summary: dict) -> None:
     st.subheader(f"Criteria missed most often (last {summary['window']} designs)")
     if not summary["missed_criteria"]:
         st.caption("No criterion missed in the saved designs.")
+    names = {s["id"]: s["name"] for s in summary["stages"]}
     for m in summary["missed_criteria"]:
         trend = TREND_ICON.get(m["trend"], m["trend"])
+        stage = names.get(m["stage"], m["stage"])
         st.markdown(
-            f"**{render.inline(m['description'], 200)}** · {render.inline(m['stage'])} · "
+            f"**{render.inline(m['description'], 200)}** · {render.inline(stage)} · "
             f"missed {m['missed']}/{m['graded']} · {trend}"
         )
         if m["teaches"].get("source"):

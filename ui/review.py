@@ -43,7 +43,8 @@ def _rate(card_id: int, rating: str) -> None:
 def _refresh(settings) -> None:
     from progress.overview import load_rubric
 
-    review.refresh_queue(settings, history.load_attempts(settings), load_rubric(settings))
+    attempts = history.load_attempts(settings, criteria_window=settings.history_window)
+    review.refresh_queue(settings, attempts, load_rubric(settings))
 
 
 def page() -> None:
