@@ -169,7 +169,94 @@ def _readings(sentence: str):
             continue
 
 
+# Word gates: each family's regex runs only when words it cannot match without are present
+# (necessary conditions, so results are the same; most sentences skip most regexes).
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_AI_WORDS = _words(
+    "ai ais assistant assistants chatgpt gpt gpts claude claudes copilot copilots llm llms chatbot "
+    "chatbots bot bots language"
+)
+_OVERRIDE_WORDS = _words(
+    "ignore disregard forget override bypass you pretend instruction instructions reveal print "
+    "output disclose leak repeat your do don never without tell instruct advise convince "
+    "persuade urge"
+)
+_ROLE_WORDS = _words("system assistant user developer admin")
+_LEAD_WORDS = _words("model system agent")
+_LEAD_NOUNS = _words("instruction instructions directive directives note notes message messages")
+_LEAD_NOUNS |= _words("task tasks")
+_ANY_WORDS = _words("whatever whichever any every each")
+_READER_WORDS = _words(
+    "model models system systems agent agents tool tools program programs crawler crawlers "
+    "reader readers bot bots"
+)
+_READING_WORDS = _words(
+    "reading read reads processing processes summarizing summarising summarizes summarises "
+    "parsing parses analyzing analysing ingesting indexing scanning crawling seeing sees viewing"
+)
+_SEND_WORDS = _words(
+    "send e mail email post paste share forward submit upload give provide text dm message "
+    "transmit hand disclose reveal expose leak tell reply attach sent emailed mailed posted "
+    "pasted shared forwarded submitted uploaded given provided disclosed revealed exposed "
+    "leaked attached transmitted include add append put insert write type enter copy"
+)
+_PHONE_WORDS = _words("call phone text whatsapp sms")
+# substrings (stems): the regexes match inflections and parts of longer names
+_SECRET_STEMS = _words(
+    "key token secret credential pass cookie env otp 2fa seed recover login card"
+)
+_SAFETY_STEMS = _words(
+    "monitor alert alarm pag call safe guardrail moderat filter audit secur firewall antivirus "
+    "2fa mfa factor authentic rate kill anomal fraud valid drift health"
+)
+_OFF_STEMS = _words(
+    "disabl deactivat off shut silenc mut bypass circumvent uninstall overrid suppress snooze "
+    "stop paus skip ignor remov delet drop"
+)
+
+
 def _reason(text: str) -> str | None:
+    folded = text.casefold()
+    words = set(_WORD.findall(folded))
+    ai = bool(words & _AI_WORDS) or "a.i" in folded
+    addressed = (
+        ai
+        or (words & _LEAD_WORDS and words & _LEAD_NOUNS)
+        or (words & _ROLE_WORDS and ":" in text)
+        or (words & _ANY_WORDS and words & _READER_WORDS and words & _READING_WORDS)
+    )
+    if (words & _OVERRIDE_WORDS or "<" in text or "[" in text) and _OVERRIDE.search(text):
+        return "instruction to an AI"
+    if addressed and _ADDRESSES_AI.search(text):
+        return "instruction to an AI"
+    if ai and _AS_AI.search(text) and _SECOND_PERSON.search(text):
+        return "instruction to an AI"
+    secret = any(stem in folded for stem in _SECRET_STEMS)
+    if secret and words & _SEND_WORDS and _SEND_SECRET.search(text):
+        return "asks for a secret"
+    if ("@" in text or "at" in words) and _EMAIL.search(text):
+        return "asks to contact an address"
+    if words & _PHONE_WORDS and _PHONE.search(text):
+        return "asks to contact an address"
+    if _URL.search(text) and _CONTACT.search(text):
+        return "asks to contact an address"
+    if (
+        any(stem in folded for stem in _SAFETY_STEMS)
+        and any(stem in folded for stem in _OFF_STEMS)
+        and _DISABLE_SAFETY.search(text)
+    ):
+        return "asks to disable safety or monitoring"
+    return None
+
+
+def _reason_ungated(text: str) -> str | None:
+    """The same decision without the word gates (tests check that the gates change nothing)."""
     if _OVERRIDE.search(text) or _ADDRESSES_AI.search(text):
         return "instruction to an AI"
     if _AS_AI.search(text) and _SECOND_PERSON.search(text):

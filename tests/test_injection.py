@@ -364,3 +364,24 @@ def test_critique_tool_result_is_fenced_without_the_designs_planted_instructions
     tool_text = next(m["content"] for m in messages if m["role"] == "tool")
     assert "Scores (final, do not change)" in tool_text and "<data>" in tool_text
     assert "PWNED-DESIGN" not in tool_text
+
+
+def test_word_gates_change_no_decision():
+    """The filter skips a regex when a word it needs is absent; that must only save time."""
+    import random
+
+    from agents.injection import _readings, _reason, _reason_ungated
+    from agents.passages import clean_lines, split_sentences
+
+    texts = [r["text"] for r in ATTACK_SET]
+    for path in sorted((ROOT / "corpus").rglob("*.md"))[:12]:
+        texts += [s for line in clean_lines(path.read_text()) for s in split_sentences(line)]
+    rng = random.Random(13)
+    for _ in range(600):  # attack words spliced into ordinary sentences, and shuffled
+        attack, plain = rng.choice(texts[: len(ATTACK_SET)]).split(), rng.choice(texts).split()
+        cut = rng.randrange(len(plain) + 1)
+        texts.append(" ".join(plain[:cut] + attack[: rng.randrange(len(attack) + 1)] + plain[cut:]))
+        texts.append(" ".join(rng.sample(attack + plain, min(12, len(attack + plain)))))
+    for text in texts:
+        for reading in _readings(text):
+            assert _reason(reading) == _reason_ungated(reading), reading
