@@ -196,7 +196,8 @@ class Retriever:
             lexical = dict(ranked)
         else:
             depth = max(k, self.settings.hybrid_depth)
-            dense_list = self.dense(query, depth)
+            # chunks outside the table (files half-stored) are never hits: not candidates either
+            dense_list = [hit for hit in self.dense(query, depth) if hit[0] in corpus.position]
             scores = corpus.bm25.scores(query)  # every chunk's: exact for dense-only candidates
             bm25_list = [(corpus.ids[i], score) for i, score in top_of(scores, depth)]
 
