@@ -1,20 +1,14 @@
-"""The `mlsd` entry point. Each command module adds its commands with `register(app)`."""
+"""The `mlsd` entry point. Each command module adds its commands with `register(app)`.
+
+Modules are imported only when one of their commands runs (cli/lazy.py): `mlsd --help` reads
+the command list from their source, so it never pays for settings, stores or models.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-from cli.common import setup_logging
-
-app = typer.Typer(
-    name="mlsd",
-    help="mlsd-coach: study ML system design interviews — search, ask, critique, evaluate.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+from cli.lazy import lazy_group
 
 # Command modules, in help order. A module that fails to import is a bug, not a user error.
 COMMAND_MODULES = [
@@ -25,14 +19,21 @@ COMMAND_MODULES = [
     "cli.progress_cmd",
 ]
 
+app = typer.Typer(
+    name="mlsd",
+    help="mlsd-coach: study ML system design interviews — search, ask, critique, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=lazy_group(COMMAND_MODULES),
+)
+
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress.")) -> None:
+    from cli.common import setup_logging  # not at import: `mlsd --help` needs no settings
+
     setup_logging(verbose)
-
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
 
 
 def main() -> None:
