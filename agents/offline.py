@@ -16,14 +16,15 @@ from agents.base import Answered, as_messages, finish, replay, split_turn
 from agents.compose import SentenceVectors, compose
 from agents.critique import run_critique
 from agents.events import Event, Final, Message, TextDelta, ToolCall, ToolResult
-from agents.router import FollowUp, Route, about, follow_up, mentions, route
-from agents.scope import Scope, check_answer, check_question
+from agents.router import FollowUp, Route, about, follow_up, last_topic, route
+from agents.scope import IN_SCOPE, Scope, check_answer, check_question
 from tools.deps import Deps
 from tools.search import Hit
 
 log = logging.getLogger(__name__)
 
 EXTRA_PASSAGES = 3
+MAX_ASPECT_SECTIONS = 4  # a follow-up's aspect sections of the earlier topic's documents
 
 
 class OfflineAgent:
@@ -118,9 +119,13 @@ class OfflineAgent:
         query_vec = self.vectors().encode([query])[0]
         composed, note, asked = None, "", query
         if found and found.aspect:
-            hits, note, asked = yield from self._aspect_hits(found, hits, pool, mode)
+            hits, note, asked = yield from self._aspect_hits(found, history, hits, pool, mode)
             query_vec = self.vectors().encode([asked])[0]
         scope = self._scope(asked, query_vec, hits)
+        # a short follow-up embeds weakly; passages on its aspect were chosen by their headings
+        on_aspect = bool(found and hits and about(hits[0], found.aspect, 1))
+        if on_aspect and scope.reason == "low_similarity":
+            scope = IN_SCOPE
         if scope.ok:
             composed = compose(
                 query,
@@ -133,6 +138,7 @@ class OfflineAgent:
             )
             sentences = [sentence for sentence, _ in composed.sentences]
             scope = check_answer(query_vec, sentences, self.vectors().encode)
+            scope = IN_SCOPE if on_aspect and sentences else scope
         if not scope.ok or composed is None or not composed.answer:
             log.debug("declined (%s %s): %s", scope.reason, scope.detail, query[:80])
             out.extend(hits)  # declined: the nearest passages are what it was based on
@@ -154,24 +160,53 @@ class OfflineAgent:
         yield ToolResult(name="search", summary=summary, ok=bool(hits))
         return hits
 
-    def _aspect_hits(self, found: FollowUp, hits: list[Hit], pool: int, mode: str | None):
+    def _aspect_hits(
+        self, found: FollowUp, history: list[Message], hits: list[Hit], pool: int, mode: str | None
+    ):
         """The passages a follow-up is answered from, a note saying which, and the question
-        they answer (units are scored against it). The new ask drives: passages about its
-        aspect on the earlier topic when the material has them (the aspect in their heading
-        or said twice), else its general material on the aspect."""
-        on_topic = [h for h in hits if about(h, found.aspect) and mentions(h, found.topic)]
+        they answer (units are scored against it). The new ask drives, in this order: the
+        earlier topic's sections named after the aspect; the topic's retrieved passages that
+        mention it; the material's general sections on the aspect; the retrieved passages."""
         read_as = f"Follow-up read as: {found.query}"
-        if on_topic:
-            rest = [h for h in hits if h not in on_topic and mentions(h, found.aspect)]
-            return on_topic + rest, read_as, found.query
+        topic_hits = self.deps.retriever.search(last_topic(history), k=3, mode=mode)
+        sources = {h.source for h in topic_hits}
+        named = [h for h in hits if h.source in sources and about(h, found.aspect)]
+        named += [h for h in self._sections_about(sources, found.aspect) if h not in named]
+        if named:
+            return named, read_as, found.query
+        touched = [h for h in hits if h.source in sources and about(h, found.aspect, 1)]
+        if touched:
+            return touched, read_as, found.query
         general = yield from self._search(found.ask, pool, mode)
-        focused = [h for h in general if mentions(h, found.aspect)] or general
+        focused = [h for h in general if about(h, found.aspect, 2)]
+        if not focused:
+            return hits, read_as, found.query
         aspect = " ".join(found.aspect)
         note = (
             f"{read_as} The material has nothing on {aspect} for {found.topic} specifically, "
             f'so this is its general material on "{aspect}".'
         )
         return focused, note, found.ask
+
+    def _sections_about(self, sources: set[str], aspect: tuple[str, ...]) -> list[Hit]:
+        """Chunks of the given documents whose heading path names the aspect, in order."""
+        corpus = self.deps.retriever.corpus()
+        out = []
+        for cid, doc, meta in zip(corpus.ids, corpus.docs, corpus.metas):
+            if meta.get("source") in sources:
+                hit = Hit(
+                    text=doc,
+                    source=meta.get("source", ""),
+                    section=meta.get("section", ""),
+                    title=meta.get("title", ""),
+                    doc_type=meta.get("doc_type", ""),
+                    chunk_id=cid,
+                    score=0.0,
+                    rank=len(out) + 1,
+                )
+                if about(hit, aspect):
+                    out.append(hit)
+        return out[:MAX_ASPECT_SECTIONS]
 
     def _scope(self, query: str, query_vec, hits: list[Hit]) -> Scope:
         dense = [h.dense_score for h in hits if h.dense_score is not None]

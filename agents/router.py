@@ -163,7 +163,11 @@ _REFERENCE = re.compile(r"\b(?:it|this|that|these|those|they|them|there|one)\b",
 _ASK_WORDS = STOPWORDS | {
     "one", "there", "would", "could", "can", "did", "were", "are", "i", "avoid", "use", "handle",
     "deal", "choose", "pick", "get", "make", "know", "need", "want", "go", "prevent", "which",
+    "doing", "done", "does", "work", "happen", "look", "like",
 }  # fmt: skip
+
+
+_TRAILING = {"work", "works", "look", "mean", "about", "do", "does"}
 
 
 def topic_phrase(question: str) -> str:
@@ -176,7 +180,10 @@ def topic_phrase(question: str) -> str:
         start += 1
     if 0 < start < len(words) and words[start - 1].lower() in ("a", "an", "the"):
         start -= 1  # "a real-time fraud detection system" keeps its article
-    return " ".join(words[start:]) or question.strip().rstrip("?.!")
+    end = len(words)
+    while end > start + 1 and words[end - 1].lower() in _TRAILING:
+        end -= 1  # "How does X work?" -> "X"
+    return " ".join(words[start:end]) or question.strip().rstrip("?.!")
 
 
 def last_topic(history: list[Message] | None) -> str:
@@ -228,15 +235,42 @@ def mentions(hit, words: Sequence[str] | str, share: float = 0.5) -> bool:
     return len(wanted & have) >= share * len(wanted)
 
 
-def about(hit, aspect: Sequence[str]) -> bool:
-    """Whether a passage is about an aspect: its heading path names it, or its text uses
-    the aspect's words at least twice (a passing mention is not enough)."""
+# The material's words for what learners ask about ("failure modes" -> its "pitfalls").
+_SYNONYMS = {
+    "failu": ("pitfall", "risk", "mistake"),
+    "fail": ("pitfall", "risk", "mistake"),
+    "wrong": ("pitfall", "risk", "mistake"),
+    "trade": ("trade-off", "versus", "cost"),
+    "downs": ("trade-off", "pitfall", "cost"),
+    "drawb": ("trade-off", "pitfall", "cost"),
+    "cons": ("trade-off", "pitfall", "cost"),
+    "monit": ("monitoring", "drift", "alert"),
+    "deplo": ("deployment", "rollout", "serving"),
+    "evalu": ("evaluation", "metric"),
+    "measu": ("evaluation", "metric"),
+    "retra": ("retraining", "refresh"),
+    "expen": ("cost",),
+    "price": ("cost",),
+}
+
+
+def aspect_stems(aspect: Sequence[str]) -> set[str]:
+    """5-letter stems of the aspect's words and of the material's words for them."""
     stems = {w[:5] for w in aspect}
+    for word in aspect:
+        stems |= {s[:5] for s in _SYNONYMS.get(word[:5], ())}
+    return stems
+
+
+def about(hit, aspect: Sequence[str], in_text: int = 0) -> bool:
+    """Whether a passage is about an aspect: its heading path names it (or a word the
+    material uses for it), or, when `in_text` > 0, its text does that many times."""
+    stems = aspect_stems(aspect)
     if not stems:
         return False
     if {w[:5] for w in content_words(hit.section)} & stems:
         return True
-    return sum(w[:5] in stems for w in content_words(hit.text)) >= 2
+    return in_text > 0 and sum(w[:5] in stems for w in content_words(hit.text)) >= in_text
 
 
 def resolve_follow_up(question: str, history: list[Message] | None = None) -> str:
