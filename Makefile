@@ -27,7 +27,12 @@ ingest: setup
 	$(BIN)/mlsd ingest --prune || { rc=$$?; [ $$rc -eq 1 ] || exit $$rc; \
 		echo "make: some files were not ingested (listed above); continuing" >&2; }
 
-run: ingest
+# The first run embeds the whole corpus (about a minute on 2 cores; a progress bar on a
+# terminal); later runs embed only new or changed files, so the app starts at once.
+run: setup
+	@test -e "$${MLSD_STORE_DIR:-.mlsd/store}/chroma.sqlite3" || echo "make: first run:" \
+		"embedding corpus/ (about a minute on 2 cores); later starts only check for changes" >&2
+	@$(MAKE) --no-print-directory ingest
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.headless true \
 		--browser.gatherUsageStats false
 
