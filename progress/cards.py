@@ -63,7 +63,7 @@ def _sections(path: str, mtime: float) -> tuple[str, dict, list[tuple[str, str, 
     if text.startswith("---"):
         head, _, text = text[3:].partition("\n---")
         try:
-            meta = yaml.safe_load(head) or {}
+            meta = yaml.load(head, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError:
             meta = {}
     stack: list[str] = []

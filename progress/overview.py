@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
 from core.settings import Settings
 from progress import history, plan, review, stats
@@ -36,10 +38,47 @@ def _rubric(path: str, mtime_ns: int):
     return Rubric.model_validate({**data, "source_path": path})
 
 
-def load_solutions(settings: Settings) -> list:
-    from tools.solutions import load_solutions as load
+@dataclass
+class Practice:
+    """A worked solution as the study plan reads it: id, title, question, stage sections."""
 
-    return load(settings.corpus_dir)
+    id: str
+    title: str
+    question: str
+    sections: list[SimpleNamespace]  # .heading, .stage, .text
+
+
+def load_solutions(settings: Settings) -> list[Practice]:
+    """The worked solutions, front matter read with libyaml (the plan needs no more)."""
+    folder = Path(settings.corpus_dir) / "solutions"
+    files = sorted(folder.glob("*.md")) if folder.is_dir() else []
+    return [_solution(str(f), f.stat().st_mtime_ns) for f in files]
+
+
+@lru_cache(maxsize=64)
+def _solution(path: str, mtime_ns: int) -> Practice:
+    import yaml
+
+    from tools.solutions import stage_of_heading
+
+    text = Path(path).read_text(encoding="utf-8")
+    meta: dict = {}
+    if text.startswith("---"):
+        head, _, text = text[3:].partition("\n---")
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        try:
+            meta = yaml.load(head, Loader=loader) or {}
+        except yaml.YAMLError:
+            meta = {}
+    stages = [str(s) for s in meta.get("stages") or []]
+    sections = []
+    for block in text.split("\n## ")[1:]:
+        heading, _, body = block.partition("\n")
+        heading = heading.strip()
+        stage = stage_of_heading(heading, stages)
+        sections.append(SimpleNamespace(heading=heading, stage=stage, text=body.strip()))
+    title = str(meta.get("title") or Path(path).stem)
+    return Practice(Path(path).stem, title, str(meta.get("question") or ""), sections)
 
 
 def build(settings: Settings, since: datetime | None = None) -> dict:

@@ -37,3 +37,42 @@ def test_cli_critique_with_a_corrupt_database_still_prints_the_report(tmp_path):
     assert "Design critique" in result.stdout
     lines = [line for line in result.stderr.splitlines() if "history not saved" in line]
     assert len(lines) == 1 and "not a database" in lines[0]
+
+
+def _deps(corpus_settings, embedder, url: str, **overrides):
+    from tools.deps import Deps
+
+    settings = corpus_settings.model_copy(update={"database_url": url, **overrides})
+    return Deps(settings, embedder_override=embedder)
+
+
+def test_finished_interview_is_saved_once_as_an_interview(tmp_path, corpus_settings, embedder):
+    from agents.interviewer import Interview
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    for save in (True, False):
+        deps = _deps(corpus_settings, embedder, url, save_history=save)
+        interview = Interview.create(deps, "fraud-detection", level="mid")
+        interview.start()
+        interview.reply("We predict the probability that a card transaction is fraud.")
+        result = interview.finish()
+        assert result.report is not None
+    db.forget_engines()
+    [saved] = history.load_attempts(Settings(database_url=url))
+    assert (saved.kind, saved.problem, saved.level) == ("interview", "fraud-detection", "mid")
+    db.forget_engines()
+
+
+def test_chat_critique_is_saved_as_chat(tmp_path, corpus_settings, embedder):
+    from agents.critique import run_critique
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    deps = _deps(corpus_settings, embedder, url)
+    critique = run_critique(deps, DESIGN.read_text(), "senior")
+    assert critique.ok and critique.report
+    run_critique(deps, DESIGN.read_text(), "senior", save=False)
+    db.forget_engines()
+    [saved] = history.load_attempts(Settings(database_url=url))
+    assert (saved.kind, saved.mode) == ("critique", "chat")
+    assert saved.overall == critique.report["overall"]
+    db.forget_engines()
