@@ -27,6 +27,9 @@ BENCHES: list[tuple[str, str, list[str], list[str]]] = [
     ("bench_ask.py", "ask.json", ["--chunks", "10000"], ["--chunks", "2000", "--queries", "30"]),
     ("bench_embed.py", "embed.json", [], ["--rounds", "1", "--cold-runs", "3"]),
     ("tune_hybrid.py", "hybrid_tuning.json", [], []),
+    ("bench_cold.py", "cold.json", [], ["--runs", "3", "--no-profile"]),
+    ("bench_fallback.py", "fallback.json", [], ["--runs", "3"]),
+    ("bench_eval.py", "eval_overhead.json", [], ["--modes", "hybrid"]),
 ]
 SCALE = ("bench_scale.py", "scale.json", [], ["--sizes", "10000", "--modes", "embedded"])
 
