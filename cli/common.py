@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from cli.terminal import json_safe, lenient_output, terminal_safe
+from core.endpoint import log_endpoint_from_env_file
 from core.errors import MlsdError
 from core.offline import apply_offline_env
 from core.settings import Settings
@@ -45,7 +46,7 @@ def make_settings(store: Path | None = None, chroma_url: str | None = None, **ov
     if settings.chroma_url is not None:
         flag = "--chroma-url" if chroma_url is not None else "MLSD_CHROMA_URL"
         _check_chroma_url(settings.chroma_url, flag)
-    _log_endpoint_from_env_file(settings)
+    log_endpoint_from_env_file(settings)
     apply_offline_env(settings.embed_model)
     return settings
 
@@ -72,15 +73,6 @@ def _check_chroma_url(url: str, flag: str) -> None:
         ok, reason = False, f"{exc}; give http://host:port"
     if not ok:
         fail(f"{flag} {url!r}: not a valid server URL ({reason})", 2)
-
-
-def _log_endpoint_from_env_file(settings: Settings) -> None:
-    """A `.env` in the working directory must not redirect the user's key silently."""
-    from core.endpoint import endpoint_origin
-
-    origin = endpoint_origin(settings)
-    if origin.source == ".env":
-        log.warning("endpoint from .env: %s (%s)", origin.url, origin.detail)
 
 
 def check_top_k(k: int | None) -> None:

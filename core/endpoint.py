@@ -75,3 +75,15 @@ def endpoint_origin(settings: Settings) -> EndpointOrigin:
         if any(values.get(name, "").strip() == url.strip() for name in ENDPOINT_VARIABLES):
             return EndpointOrigin(shown, ".env", str(path))
     return EndpointOrigin(shown, "settings")
+
+
+def log_endpoint_from_env_file(settings: Settings) -> None:
+    """A `.env` in the working directory must not redirect the user's key silently: say so
+    at every start (CLI and app)."""
+    import logging
+
+    origin = endpoint_origin(settings)
+    if origin.source == ".env":
+        logging.getLogger(__name__).warning(
+            "endpoint from .env: %s (%s)", origin.url, origin.detail
+        )

@@ -21,6 +21,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.endpoint import log_endpoint_from_env_file
 from core.offline import apply_offline_env
 from core.settings import Settings
 from tools.deps import Deps
@@ -51,6 +52,7 @@ def get_settings() -> Settings:
     """Settings from the environment (MLSD_*), read once per process."""
     settings = Settings()
     apply_offline_env(settings.embed_model)
+    log_endpoint_from_env_file(settings)  # a .env must not redirect the user's key unseen
     return settings
 
 
