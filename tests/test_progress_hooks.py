@@ -76,3 +76,18 @@ def test_chat_critique_is_saved_as_chat(tmp_path, corpus_settings, embedder):
     assert (saved.kind, saved.mode) == ("critique", "chat")
     assert saved.overall == critique.report["overall"]
     db.forget_engines()
+
+
+def test_cli_interview_no_save(tmp_path, corpus_settings):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    answer = "We predict the probability that a card transaction is fraud, at 50M a day.\n/finish\n"
+    common = ["interview", "--question", "fraud-detection", "--offline"]
+    common += ["--store", str(corpus_settings.store_dir)]
+    env = {"MLSD_DATABASE_URL": url}
+    for extra in (["--no-save"], []):
+        result = run_cli(*common, *extra, env=env, input=answer)
+        assert result.returncode == 0, result.stderr[-2000:]
+    db.forget_engines()
+    [saved] = history.load_attempts(Settings(database_url=url))
+    assert (saved.kind, saved.problem, saved.mode) == ("interview", "fraud-detection", "cli")
+    db.forget_engines()
