@@ -13,10 +13,8 @@ from typing import Any
 import typer
 
 from cli.terminal import json_safe, lenient_output, terminal_safe
-from core.endpoint import log_endpoint_from_env_file
 from core.errors import MlsdError
 from core.offline import apply_offline_env
-from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +29,10 @@ def make_settings(store: Path | None = None, chroma_url: str | None = None, **ov
     work (a store path that is a file, a malformed Chroma URL, a setting of the wrong type)
     is one line and exit 2. An LLM endpoint set by a `.env` file is logged."""
     from pydantic import ValidationError
+
+    # here, not at import: `mlsd eval` prints progress before pydantic-settings is loaded
+    from core.endpoint import log_endpoint_from_env_file
+    from core.settings import Settings
 
     if store is not None:
         overrides["store_dir"] = store
