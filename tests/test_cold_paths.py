@@ -186,3 +186,17 @@ def test_search_output_is_the_eager_clis(corpus_settings):
     for got, want in zip(lazy_hits, eager_hits):
         assert got["score"] == pytest.approx(want["score"], abs=1e-4)
     assert lazy_text.splitlines()[0] == eager_text.splitlines()[0] == f"# {query}"
+
+
+def test_command_modules_import_without_settings():
+    """A command can speak (eval's first progress line) before pydantic-settings loads."""
+    code = (
+        "import sys, json, cli.common, cli.eval_cmd, cli.store_cmds\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(proc.stdout))
+    assert loaded_any(modules, ("pydantic_settings", "core.settings", *HEAVY)) == []
