@@ -273,3 +273,45 @@ def test_progress_and_review_pages_in_a_real_browser(app_server):
             expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible()
         finally:
             browser.close()
+
+
+def test_follow_up_answer_in_a_real_browser(app_server):
+    """A follow-up is answered about its new ask: the tool block shows the resolved query in
+    words, and the answer says how it read the follow-up and is about monitoring."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _, _ = app_server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 2400})
+            page.set_default_timeout(120_000)
+            expect.set_options(timeout=90_000)
+            page.goto(url)
+            chat_box = page.get_by_test_id("stChatInputTextArea")
+            expect(chat_box).to_be_visible()
+            messages = page.get_by_test_id("stChatMessage")
+            chat_box.fill(
+                "What is the difference between two-tower retrieval and the ranking stage?"
+            )
+            chat_box.press("Enter")
+            expect(messages.nth(1).get_by_text("Sources", exact=True)).to_be_visible(
+                timeout=180_000
+            )
+            chat_box.fill("and how would I monitor that?")
+            chat_box.press("Enter")
+            follow = messages.nth(3)
+            expect(follow.get_by_text("Sources", exact=True)).to_be_visible(timeout=180_000)
+            expect(follow.get_by_text("Follow-up read as:", exact=False).first).to_be_visible()
+            resolved = "How would I monitor two-tower retrieval and the ranking stage?"
+            expect(follow.get_by_text(resolved, exact=False).first).to_be_attached()
+            body = follow.inner_text().lower()
+            quoted = body.split("follow-up read as:", 1)[1].split("\n", 1)[1]
+            assert "monitor" in quoted, body[:1500]
+            page.screenshot(path=str(ARTIFACTS / "chat-follow-up.png"), full_page=True)
+        finally:
+            browser.close()
