@@ -7,6 +7,10 @@ On 2 shared cores the load changes from minute to minute, so two bench_scale run
 minutes apart are not comparable. Here one 10k-chunk store (bench/bench_scale.py's synthetic
 corpus and stand-in embedder) is searched by bench_scale's own search child from each tree in
 turn, `rounds` times, and the medians over rounds of each percentile are compared.
+`fusion_step` times, in one process, only what this change adds after the dense query
+(which is the same call at the same depth): base's BM25 top list + RRF against this tree's
+full BM25 scores + top list + convex fusion, at the same chunk count; the noise of Chroma and
+the encoder on shared cores does not enter it.
 Writes bench/results/fusion_latency.json.
 """
 
@@ -35,12 +39,69 @@ def child(tree: Path, kind: str, args: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def fusion_step(base: Path, n_chunks: int, queries: list[str], repeats: int = 5) -> dict:
+    import importlib.util
+    import random
+    import time
+
+    from bench.synthetic import corpus_sentences
+    from core.settings import Settings
+    from tools.bm25 import BM25Index, top_of
+    from tools.fusion import FusionParams, fuse, rrf
+
+    spec = importlib.util.spec_from_file_location("base_bm25", base / "tools" / "bm25.py")
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    rng, pool = random.Random(5), corpus_sentences()
+    texts = [" ".join(rng.choices(pool, k=rng.randint(4, 9))) for _ in range(n_chunks)]
+    ids = [f"c{i:05d}" for i in range(n_chunks)]
+    position = {cid: i for i, cid in enumerate(ids)}
+    old_index, new_index = old.BM25Index(texts), BM25Index(texts)
+    s = Settings()
+    depth, params = s.hybrid_depth, FusionParams.from_settings(s)
+    rrf_today = FusionParams("rrf", rrf_k=40)
+    dense = {
+        q: sorted(
+            ((ids[rng.randrange(n_chunks)], rng.uniform(0.1, 0.6)) for _ in range(depth)),
+            key=lambda x: -x[1],
+        )
+        for q in queries
+    }
+
+    def old_step(q: str) -> None:
+        bm25 = [(ids[i], sc) for i, sc in old_index.top(q, 50)]
+        rrf(dense[q], bm25, rrf_today)
+
+    def new_step(q: str) -> None:
+        scores = new_index.scores(q)
+        bm25 = [(ids[i], sc) for i, sc in top_of(scores, depth)]
+        fuse(dense[q], bm25, params, lambda cid: float(scores[position[cid]]))
+
+    out: dict = {}
+    for name, step in (("base_bm25_rrf", old_step), ("this_bm25_convex", new_step)):
+        per_query = []
+        for q in queries:
+            best = float("inf")
+            for _ in range(repeats):  # the fastest of a few: the cost, not the machine's load
+                start = time.perf_counter()
+                step(q)
+                best = min(best, time.perf_counter() - start)
+            per_query.append(best * 1000)
+        per_query.sort()
+        out[name] = {
+            "p50_ms": round(statistics.median(per_query), 3),
+            "p95_ms": round(per_query[int(0.95 * (len(per_query) - 1))], 3),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", type=Path, required=True)
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--step-only", action="store_true", help="only the in-process fusion step")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from bench.synthetic import write_synthetic
@@ -48,6 +109,12 @@ def main() -> None:
 
     golden = Settings().golden_path.read_text().splitlines()
     queries = [json.loads(x)["question"] for x in golden if x.strip()][: args.queries]
+    step = fusion_step(args.base.resolve(), args.chunks, queries)
+    print(json.dumps({"fusion_step": step}), flush=True)
+    if args.step_only:
+        previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+        OUT.write_text(json.dumps({**previous, "fusion_step": step}, indent=1))
+        return
     trees = {"base": args.base.resolve(), "this": ROOT}
     samples: dict[str, list[dict]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="mlsd-fusion-lat-") as tmp:
@@ -78,6 +145,7 @@ def main() -> None:
             }
             for mode in ("floor", "hybrid", "dense", "bm25")
         }
+    result["fusion_step"] = step
     result["hybrid_p95_this_over_base"] = round(
         result["this"]["hybrid"]["p95_ms"] / result["base"]["hybrid"]["p95_ms"], 3
     )
