@@ -240,9 +240,13 @@ def validate_model(settings: Settings) -> bool | None:
             return _checked[cache_key]
     if unreachable_reason(settings):
         return None
+    limit = min(settings.llm_timeout_s, 5.0)
+    refused = _connect_refused(base, limit)
+    if refused is not None:  # known in milliseconds, before the client library is imported
+        mark_unreachable(settings, f"cannot connect to the LLM endpoint ({refused})")
+        return None
     import openai
 
-    limit = min(settings.llm_timeout_s, 5.0)
     client = openai.OpenAI(
         base_url=base,
         api_key=api_key(settings),
@@ -271,6 +275,30 @@ def validate_model(settings: Settings) -> bool | None:
     with _checked_lock:
         _checked[cache_key] = True
     return True
+
+
+def _connect_refused(base_url: str, timeout: float) -> str | None:
+    """Why nothing listens at the endpoint's host and port (refused, unknown host), or None
+    when a TCP connection opens (or the answer is not that clear: a timeout decides later)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(base_url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if not host:
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        return "Connection refused"
+    except socket.gaierror:
+        return "unknown host"
+    except OSError:  # a timeout or an unreachable network: the client's deadline decides
+        return None
 
 
 def make_agent(deps, offline: bool = False, model=None):
