@@ -113,6 +113,10 @@ def eval_(
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
 ) -> None:
     """Evaluate retrieval and answers on a dataset, per retrieval mode; optionally gate."""
+    from eval.phases import PHASE  # cheap: the first line shows before anything heavy loads
+
+    progress = _progress(sys.stderr.isatty())
+    progress(0, 0, f"{PHASE}checking the options and the dataset")
     mode_list = _parse_modes(modes)
     if k < 1 or k > 50:
         fail("-k must be between 1 and 50", 2)
@@ -122,10 +126,6 @@ def eval_(
         fail("--max-drop must be 0 or more", 2)
     if max_rows < 1:
         fail("--max-rows must be at least 1", 2)
-    from eval.phases import PHASE
-
-    progress = _progress(sys.stderr.isatty())
-    progress(0, 0, f"{PHASE}checking the dataset")
     settings = make_settings(store, chroma_url)
     if llm and not settings.llm_enabled:
         fail("--llm needs an endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL", 2)

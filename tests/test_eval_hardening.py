@@ -129,7 +129,7 @@ def test_progress_lines_reach_a_log_before_the_first_answer(corpus_settings, tmp
     )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.startswith("eval: ")]
-    assert lines[0] == "eval: checking the dataset ..."
+    assert lines[0] == "eval: checking the options and the dataset ..."
     answering = lines.index("eval: answering ...")
     first_row = next(i for i, line in enumerate(lines) if " rows (" in line)
     assert 0 < answering < first_row  # the phases were shown before any question's answer
