@@ -16,7 +16,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,16 +27,17 @@ from ingest.embeddings import Embedder
 from tools.bm25 import tokenize
 from tools.search import Hit
 
+RANK_WEIGHT = 0.2  # passage bonus for the search's first hit (halved for the second, ...)
 MAX_GAP = 0.3  # passages trailing the best by more than this are not quoted
 MAX_PASSAGES = 5
 MAX_CANDIDATES = 16  # units embedded per answer: the main cost of an offline answer
-KEY_TERM_WEIGHT = 0.25  # relevance bonus for holding all of the question's key terms
+KEY_TERM_WEIGHT = 0.4  # relevance bonus for holding all of the question's key terms
 LEAD_MAX_UNITS = 3  # units quoted from the leading document
 LEAD_MAX_WORDS = 140
 LEAD_DROP = 0.1  # a lead unit may trail the best unit by this much
 PARAGRAPH_MAX_WORDS = 110  # a lead sentence brings its paragraph's next sentences up to this
 MAX_OTHER_SOURCES = 2
-OTHER_DROP = 0.12  # another document's best unit may trail the best unit by this much
+OTHER_DROP = 0.2  # another document's best unit may trail the best unit by this much
 QUESTIONS_PENALTY = 0.15  # relevance taken from a unit made only of questions
 NEW_INFO_MAX_SIM = 0.8  # a unit this similar to one already quoted says nothing new
 ALSO_RELEVANT = "Also relevant:"
@@ -59,6 +60,7 @@ class Composed:
     answer: str
     citations: list[Citation]
     sentences: list[tuple[str, int]]  # (unit text, citation n), in answer order
+    considered: list[str] = field(default_factory=list)  # every unit scored for the answer
 
 
 class SentenceVectors:
@@ -128,6 +130,7 @@ def passage_gaps(
     for i, hit in enumerate(hits):
         dense = hit.dense_score if hit.dense_score is not None else floor - 0.02 * i
         passage[i] = dense + heading_weight * max(float(leaf_sim[leaves[i]]), 0.0)
+        passage[i] += RANK_WEIGHT / (1 + i)  # the search's own order (BM25 sees rare words)
     return passage.max() - passage
 
 
@@ -235,7 +238,9 @@ def compose(
     lead, others = select(cands, relevance, vecs, hits)
     lead_units = with_paragraph([cands[i] for i in lead], every)
     others = others[: max(0, max_sentences - len(lead))]
-    return render(hits, lead_units, [cands[i] for i in others])
+    composed = render(hits, lead_units, [cands[i] for i in others])
+    composed.considered = [c.unit.plain for c in cands]
+    return composed
 
 
 def _share_of_questions(text: str) -> float:

@@ -136,7 +136,9 @@ class OfflineAgent:
                 idf=self.deps.retriever.corpus().bm25.idf,
                 terms_text=" ".join(found.aspect) if found and found.aspect else None,
             )
-            sentences = [sentence for sentence, _ in composed.sentences]
+            # the best of every unit considered: one chosen for its key terms or its
+            # passage's rank may embed less like the question than one left out
+            sentences = composed.considered or [sentence for sentence, _ in composed.sentences]
             scope = check_answer(query_vec, sentences, self.vectors().encode)
             scope = IN_SCOPE if on_aspect and sentences else scope
         if not scope.ok or composed is None or not composed.answer:

@@ -25,7 +25,7 @@ MAX_LABEL_WORDS = 12  # a parent item this short is repeated as context above it
 HEADING_MAX_WORDS = 9  # a plain-text line this short without end punctuation is a heading
 
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*")
-_LIST_ITEM = re.compile(r"^(?P<indent>\s*)(?:[-*+]|\d{1,3}[.)])\s+(?P<text>.*)$")
+_LIST_ITEM = re.compile(r"^(?P<indent>\s*)(?:[-*+•·▪◦]|\d{1,3}[.)])\s+(?P<text>.*)$")
 _QUOTE_MARK = re.compile(r"^\s*>\s?")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _END = (".", "!", "?", ".)", '."', ".'", "!)", "?)", ';"')

@@ -19,7 +19,7 @@ from agents.passages import normalize, split_sentences
 from agents.units import dangling_end, is_title, leans_back
 
 _MARKER = re.compile(r"\s*\[\d+\]")
-_LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+_LIST_MARK = re.compile(r"^\s*(?:[-*+•·▪◦]|\d{1,3}[.)])\s+")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _HEADING_LIKE = re.compile(r"^[A-Z0-9][^.!?:;]*[.]?$")
 _FLAT_ROW = re.compile(r"^[^;:]{1,40}: [^;]+(?:; [^;:]{1,40}: [^;]+){2,}$")
@@ -91,7 +91,7 @@ def _sentence_fragment(text: str, headings: set[str]) -> bool:
     if _FLAT_ROW.match(text.rstrip(".")):
         return True  # a table row flattened into "Header: cell; Header: cell; ..."
 
-    if _is_heading(text, headings) or is_title(text.rstrip(".")):
+    if _is_heading(text, headings) or (len(text.split()) <= 10 and is_title(text.rstrip("."))):
         return True
     first = split_sentences(text)[0]
     return leans_back(first)
