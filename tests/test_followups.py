@@ -135,3 +135,16 @@ def test_cli_chat_answers_a_piped_follow_up_about_the_new_aspect(corpus_settings
     assert second[1].startswith(" How would I monitor two-tower retrieval and the ranking stage?")
     answer = second[1].split("Sources:", 1)[0]
     assert "monitor" in answer.split("\n", 1)[1].lower()
+
+
+def test_tool_block_shows_the_resolved_query_in_words():
+    from ui.chat import tool_args_in_words
+
+    args = {"query": "How would I monitor two-tower retrieval and the ranking stage?", "k": 8}
+    assert tool_args_in_words(args | {"mode": "bm25"}) == (
+        "Searched for “How would I monitor two-tower retrieval and the ranking stage?”"
+        " · 8 passages · bm25 retrieval"
+    )
+    assert tool_args_in_words({"level": "senior"}) == "level: senior"
+    shown = tool_args_in_words({"query": "![x](http://attacker.example/p.png)"})
+    assert "](http" not in shown  # a markdown image in a query is never rendered as one
