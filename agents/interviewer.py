@@ -76,6 +76,10 @@ class InterviewResult(BaseModel):
         )
 
 
+INTRO_OVERLAP = 0.5  # an opening question this close to a met criterion's is not asked
+QUOTE_WORDS = 12  # words of the candidate's answer a follow-up quotes
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]{3,}", text.lower()))
 
@@ -102,6 +106,7 @@ class Interview(BaseModel):
     _deps: Any = PrivateAttr(default=None)
     _llm: Llm | None = PrivateAttr(default=None)
     _clock: Callable[[], float] = PrivateAttr(default=time.time)
+    _graded: dict | None = PrivateAttr(default=None)  # the transcript's grade, per answer
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -178,10 +183,24 @@ class Interview(BaseModel):
         return now - (record.started_at or now), now - (self.started_at or now)
 
     def _stage_intro(self) -> str:
+        """The stage's opening question: the first probing question that is not about a
+        criterion the candidate has already met in an earlier answer."""
         stage = self._stage()
-        return (
-            f"**{stage.name}** (about {stage.time_budget_min:g} min). {stage.probing_questions[0]}"
-        )
+        question = stage.probing_questions[0]
+        try:
+            graded = self._graded_so_far()
+        except ImportError:  # no grader in this build: the first question
+            graded = {}
+        met = [stage.criterion(c) for c, (ok, _) in graded.items() if ok]
+        met = [c for c in met if c is not None]
+        for candidate in stage.probing_questions:
+            asked = _words(candidate)
+            about = [_words(c.follow_up) for c in met]
+            # the share of the question's words that the met criterion's own question uses
+            if all(len(asked & words) / max(len(asked), 1) < INTRO_OVERLAP for words in about):
+                question = candidate
+                break
+        return f"**{stage.name}** (about {stage.time_budget_min:g} min). {question}"
 
     # -- the interview -------------------------------------------------------------------
     def start(self) -> InterviewTurn:
@@ -215,6 +234,7 @@ class Interview(BaseModel):
         self.transcript.append(
             TranscriptEntry(role="candidate", stage_id=stage.id, text=text, at=now)
         )
+        self._graded = None  # a new answer: grade the transcript again
         missed = self._missed_criteria("\n".join(record.answers))
         # a follow-up that repeats the stage's opening question would ask the same thing twice
         opening = _words(stage.probing_questions[0])
@@ -254,27 +274,53 @@ class Interview(BaseModel):
             f"{lead} That is the end of the interview. Grading the transcript now.".strip(),
         )
 
+    def _graded_so_far(self) -> dict[str, tuple[bool, str]]:
+        """criterion id -> (met anywhere in the answers so far, the candidate's closest words),
+        from one grade of the whole transcript (cached until the next answer)."""
+        if self._graded is not None:
+            return self._graded
+        design = self.design_text()
+        self._graded = {}
+        if not design:
+            return self._graded
+        from tools.grader import grade_design
+
+        report = grade_design(
+            design, self.level, rubric=self._deps.rubric, embedder=self._deps.embedder
+        )
+        for s in report.stages:
+            for c in s.criteria:
+                self._graded[c.id] = (c.status in ("met", "n/a"), c.evidence)
+        return self._graded
+
     def _missed_criteria(self, answer: str) -> list[str]:
-        """Expected criteria of the current stage the answer does not meet (grader's verdict)."""
+        """Expected criteria of the current stage not yet met anywhere in the transcript (an
+        earlier stage's answer counts too), by the grader's verdict."""
         stage = self._stage()
-        heading = f"## {stage.name}\n\n{answer}"
         try:
-            from tools.grader import grade_design
             from tools.rubric import level_applies
 
-            report = grade_design(
-                heading, self.level, rubric=self._deps.rubric, embedder=self._deps.embedder
-            )
+            graded = self._graded_so_far()
         except ImportError:  # no grader in this build: the rubric's concept phrases decide
             low = answer.lower()
             return [c.id for c in stage.criteria if not any(p in low for p in c.phrases)]
-        graded = next(s for s in report.stages if s.id == stage.id)
-        expected = {c.id for c in stage.criteria if level_applies(c, self.level)}
-        return [c.id for c in graded.criteria if c.status != "met" and c.id in expected]
+        expected = [c.id for c in stage.criteria if level_applies(c, self.level)]
+        return [c for c in expected if not graded.get(c, (False, ""))[0]]
+
+    def _scripted_follow_up(self, criterion) -> str:
+        """The rubric's follow-up, anchored on the candidate's own words when the grader found
+        a partial answer to it ('You mentioned "..." -- ...')."""
+        _, said = (self._graded or {}).get(criterion.id, (False, ""))
+        words = said.split()
+        if not words:
+            return criterion.follow_up
+        quote = " ".join(words[:QUOTE_WORDS]).rstrip(".,;:")
+        quote += " ..." if len(words) > QUOTE_WORDS else ""
+        return f'You mentioned "{quote}". {criterion.follow_up}'
 
     def _follow_up(self, criterion, answer: str) -> str:
         if self._llm is None:
-            return criterion.follow_up
+            return self._scripted_follow_up(criterion)
         prompt = load_prompt("interviewer")
         try:
             text = self._llm(

@@ -201,3 +201,50 @@ def test_cli_interview_with_piped_answers(corpus_settings):
     data = json.loads(lines[-1])
     assert data["interview"]["finished"] and data["interview"]["stage_index"] >= 2
     assert data["result"]["reference_id"] == "fraud-detection"
+
+
+REQUEST_PATH_ANSWER = (
+    "The goal is to cut fraud losses without raising false declines. When a card transaction "
+    "arrives, the payment gateway sends it to the scoring service, which fetches the card's "
+    "features, calls the model and returns approve, review or block to the checkout within "
+    "30 ms."
+)
+
+
+def test_an_answered_point_is_never_asked_again_and_is_credited(deps):
+    """The request path answered during framing: no later question asks for it (neither the
+    high-level stage's opening nor a follow-up), and the report credits it."""
+    stages = {s.id: s for s in deps.rubric.stages}
+    flow = stages["high_level_design"].criterion("end_to_end_flow")
+    request_question = stages["high_level_design"].probing_questions[0]
+    interview = new(deps)
+    interview.start()
+    turns = [interview.reply(REQUEST_PATH_ANSWER)]
+    while interview.stage_index == 0 and not interview.finished:
+        turns.append(interview.reply("/next"))
+    assert interview._stage().id == "high_level_design"
+    turns.append(
+        interview.reply(
+            "Offline, a daily job joins transactions with chargebacks and trains the next model."
+        )
+    )
+    for turn in turns:
+        assert flow.follow_up not in turn.text and request_question not in turn.text
+        assert "end_to_end_flow" not in turn.missed[:1]
+    result = interview.finish()
+    credited = {c["id"]: c["status"] for s in result.report["stages"] for c in s["criteria"]}
+    assert credited["end_to_end_flow"] in ("met", "partial")
+
+
+def test_a_follow_up_quotes_the_candidates_own_words(deps):
+    """A partial answer anchors the rubric's follow-up on what the candidate said."""
+    interview = new(deps)
+    interview.start()
+    ml_task = deps.rubric.stages[0].criterion("ml_task")
+    interview._graded = {"ml_task": (False, "We would score transactions with a GBDT ranker.")}
+    text = interview._scripted_follow_up(ml_task)
+    assert text == (
+        'You mentioned "We would score transactions with a GBDT ranker". ' + ml_task.follow_up
+    )
+    interview._graded = {"ml_task": (False, "")}
+    assert interview._scripted_follow_up(ml_task) == ml_task.follow_up

@@ -17,6 +17,7 @@ STATUS_MARK = {
     "met": ":green[●] **met**",
     "partial": ":orange[●] **partial**",
     "missing": ":red[●] **missing**",
+    "n/a": ":gray[●] **n/a** (does not apply to this problem)",
 }
 
 

@@ -1,8 +1,9 @@
 """Grading one design: `grade_design` and the `critique_design` tool put the grader together.
 
 `grade_design` splits the design into sentences, judges every rubric criterion met / partial /
-missing from verbatim evidence (embedding similarity plus concept phrases; a negated mention
-such as "we won't monitor it" is not evidence), detects red flags from the rubric's detect
+missing (or n/a for the problem type) from verbatim evidence (a trained classifier over what each
+sentence says, with concept phrases as cues; a negated mention such as "we won't monitor it"
+is not evidence), rejects texts that propose no system, detects red flags from the rubric's detect
 specs, scores each stage and the whole design for a level, links the corpus passage that
 teaches each missing criterion, and lays the rubric's time budget next to how much of the
 design each stage got. The pasted text is data: sentences addressed to the grader are set
@@ -18,14 +19,11 @@ import numpy as np
 
 from core.errors import InputError
 from core.settings import Settings
-from tools.grader.match import (
-    attribute_stages,
-    criterion_index,
-    detect_red_flags,
-    judge_criteria,
-    phrase_hits,
-)
+from tools.grader.design_check import design_signals, proposes_a_system
+from tools.grader.evidence import evidence_probabilities, judge_criteria, load_evidence_model
+from tools.grader.match import attribute_stages, criterion_index, detect_red_flags, phrase_hits
 from tools.grader.negation import drop_negated
+from tools.grader.problem_type import detect_problem_type, not_applicable
 from tools.grader.refs import Reference, references_for
 from tools.grader.report import (
     CriterionResult,
@@ -127,16 +125,32 @@ def grade_design(
     desc, sims = index.similarity(vectors)
     hits = phrase_hits(evidence, index)
     attribute_stages(evidence, hits, sims, index, rubric)
-    affirmed = drop_negated(evidence, hits, desc, sims, index.criteria, rubric)
-    judgements = judge_criteria(evidence, hits, *affirmed, index)
+    desc, sims = drop_negated(evidence, hits, desc, sims, index.criteria, rubric)
+    model = load_evidence_model()
+    probs = None
+    if model is not None:
+        probs = evidence_probabilities(model, vectors, hits, desc, sims, index)
+    judgements = judge_criteria(evidence, hits, desc, sims, index, probs)
     for j in judgements.values():  # a quote that is not verbatim in the design is not evidence
         if j.status != "missing" and (not j.evidence or j.evidence not in design):
             j.status, j.evidence, j.phrases = "missing", "", []
     is_design, why_not = _design_check(evidence, judgements, sims, rubric)
+    if is_design and probs is not None:
+        stage_ids = rubric.stage_ids
+        stage_of = [stage_ids.index(sid) for sid, _ in index.criteria]
+        headings = [p.text for p in passages if p.is_heading]
+        signals = design_signals([p.text for p in evidence], probs, stage_of, headings)
+        log.debug("design signals: %s", signals)
+        is_design, why_not = proposes_a_system(signals)
 
     all_flags = [flag for stage in rubric.stages for flag in stage.red_flags]
     fired = {hit.flag.id: hit for hit in detect_red_flags(evidence, all_flags)} if is_design else {}
 
+    framing = [p.stage == "problem_framing" for p in evidence]
+    problem_type = detect_problem_type([p.text for p in evidence], framing) if is_design else ""
+    for criterion_id in not_applicable(problem_type) & set(judgements):
+        judgements[criterion_id].status = "n/a"
+        judgements[criterion_id].evidence, judgements[criterion_id].phrases = "", []
     missing_criteria = [c for _, c in index.criteria if judgements[c.id].status == "missing"]
     refs = references_for(missing_criteria, rubric.corpus_dir, retriever)
 
@@ -155,7 +169,7 @@ def grade_design(
                     expected=level_applies(c, level),
                     similarity=j.similarity,
                     phrases=j.phrases,
-                    follow_up=c.follow_up if j.status != "met" else "",
+                    follow_up=c.follow_up if j.status in ("partial", "missing") else "",
                     reference=refs.get(c.id) if j.status == "missing" else None,
                 )
             )
@@ -202,6 +216,7 @@ def grade_design(
         graded_words=count_words(text),
         truncated=truncated,
         rubric_version=rubric.version,
+        problem_type=problem_type,
     )
     report.summary = summarize(report, why_not)
     return report
@@ -223,6 +238,7 @@ def _label_keywords(rubric: Rubric) -> tuple[str, ...]:
 def _stage_score(results: list[CriterionResult], flags: list[RedFlagResult]) -> int:
     """Share of the expected criteria evidenced (bonus criteria top it up), scaled down by
     each red flag's penalty (a percentage, so evidence always keeps some credit)."""
+    results = [r for r in results if r.status != "n/a"]  # cannot apply: not scored
     expected = [r for r in results if r.expected]
     earned = sum(CREDIT[r.status] for r in expected)
     earned += BONUS_CREDIT * sum(CREDIT[r.status] for r in results if not r.expected)

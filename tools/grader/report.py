@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from tools.grader.refs import Reference
 
-Status = Literal["met", "partial", "missing"]
+Status = Literal["met", "partial", "missing", "n/a"]  # n/a: cannot apply to this problem
 
 
 class CriterionResult(BaseModel):
@@ -65,9 +65,10 @@ class CritiqueReport(BaseModel):
     graded_words: int = 0
     truncated: bool = False
     rubric_version: int = 1
+    problem_type: str = ""  # ranking, classification, regression, generative ("" when unclear)
 
 
-MARK = {"met": "✓ met", "partial": "◐ partial", "missing": "✗ missing"}
+MARK = {"met": "✓ met", "partial": "◐ partial", "missing": "✗ missing", "n/a": "– n/a"}
 
 
 def _names(stages: list[StageReport]) -> str:
@@ -140,6 +141,9 @@ def render_markdown(report: CritiqueReport) -> str:
         lines += [f"## {s.name}: {s.score}/100", ""]
         lines += [f"*Expected at {report.level} level:* {s.expectation}", ""]
         for c in s.criteria:
+            if c.status == "n/a":
+                lines.append(f"- **{MARK[c.status]}** *(does not apply here)*: {c.description}")
+                continue
             bonus = "" if c.expected else " *(bonus at this level)*"
             lines.append(f"- **{MARK[c.status]}**{bonus}: {c.description}")
             if c.evidence:

@@ -180,7 +180,23 @@ def _windows(design: str, start: int, end: int):
             yield s, e
 
 
+# block markup (<script>, <img ...>, <div>) ends a sentence and is never quoted; inline
+# formatting (<b>, <em>, <code> ...) stays inside its sentence
+_TAGS = re.compile(
+    r"(?:<(?!/?(?:b|i|u|em|strong|code|sub|sup|span|a|br)\b)[A-Za-z/!][^<>\n]{0,200}>\s*)+"
+)
+
+
 def _split_sentences(design: str, start: int, end: int):
+    """Sentences of a block; runs of HTML tags end a sentence and belong to none."""
+    pos = start
+    for tag in _TAGS.finditer(design, start, end):
+        yield from _split_plain(design, pos, tag.start())
+        pos = tag.end()
+    yield from _split_plain(design, pos, end)
+
+
+def _split_plain(design: str, start: int, end: int):
     text = design[start:end]
     cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
     for a, b in zip(cuts, cuts[1:]):

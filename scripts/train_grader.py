@@ -1,0 +1,220 @@
+"""Train the design grader's evidence model: tools/grader/evidence_model.npz.
+
+Reads the labelled sentences in eval/datasets/grader_train/*.txt (format in its README), embeds
+them with the shipped model, and fits two small logistic regressions (tools/grader/evidence.py):
+criterion evidence (shared weights, one calibrated intercept per criterion) and design voice.
+Features of a training sentence are computed leave-one-out (its own exemplar is masked), so the
+weights learn from how new sentences look. Also prints 5-fold held-out precision / recall of
+sentence-level credit. Deterministic: same data, same artefact.
+
+Usage: .venv/bin/python scripts/train_grader.py [--check-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.offline import apply_offline_env  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+DATA = ROOT / "eval" / "datasets" / "grader_train"
+HARD_NEGATIVE_WEIGHT = 3.0
+EXPLAINER_WEIGHT = 0.3
+RIDGE_W = 1e-2  # on the shared weights
+RIDGE_B = 1.0  # per-criterion intercepts shrink toward the shared one
+
+
+def parse(paths: list[Path], criterion_ids: set[str]) -> list[dict]:
+    """Sentences with their labels; identical sentences are merged (labels united)."""
+    rows: dict[str, dict] = {}
+    for path in paths:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            label, sep, text = line.partition("|")
+            label, text = label.strip(), text.strip()
+            if not sep or not text:
+                raise SystemExit(f"{path.name}:{n}: expected 'LABEL | sentence'")
+            row = rows.setdefault(text, {"text": text, "pos": set(), "hard": set(), "voice": 1})
+            if label == "x":
+                row["voice"] = 0
+            elif label == "-":
+                pass
+            elif label.startswith("-"):
+                row["hard"].add(label[1:])
+            else:
+                for part in (x.strip() for x in label.split(",")):
+                    (row["hard"] if part.startswith("-") else row["pos"]).add(part.lstrip("-"))
+            unknown = (row["pos"] | row["hard"]) - criterion_ids
+            if unknown:
+                raise SystemExit(f"{path.name}:{n}: unknown criteria {sorted(unknown)}")
+    return list(rows.values())
+
+
+def fit_logistic(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: np.ndarray, iters: int = 50
+) -> np.ndarray:
+    """Weighted, ridge-regularized logistic regression by Newton's method (deterministic)."""
+    from tools.grader.evidence import sigmoid
+
+    theta = np.zeros(X.shape[1])
+    for _ in range(iters):
+        p = sigmoid(X @ theta)
+        grad = X.T @ (w * (p - y)) + ridge * theta
+        H = (X * (w * p * (1 - p))[:, None]).T @ X + np.diag(ridge)
+        step = np.linalg.solve(H, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return theta
+
+
+def cue_matrices(texts, vectors, rubric, embedder):
+    """desc, phrase similarities and affirmed phrase counts, (m, C) each, rubric order."""
+    from tools.grader.match import criterion_index
+    from tools.grader.negation import affirmed_phrases, negation_spans
+    from tools.grader.text import normalize
+
+    index = criterion_index(rubric, embedder)
+    desc, sim = index.similarity(vectors)
+    phrase = sim  # the larger of desc and closest phrase, as the grader computes it
+    hits = np.zeros(desc.shape, dtype=np.float32)
+    for i, t in enumerate(texts):
+        spans, norm = negation_spans(t), normalize(t)
+        for j, (_, c) in enumerate(index.criteria):
+            hits[i, j] = len(affirmed_phrases(norm, c.phrases, spans))
+    return [c.id for _, c in index.criteria], desc, phrase, hits
+
+
+def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
+    """Fit both regressions. `exemplar_mask` limits the exemplars (for held-out folds)."""
+    from tools.grader.evidence import criterion_features, voice_features
+
+    m, C = len(rows), len(ids)
+    col = {c: j for j, c in enumerate(ids)}
+    Y = np.zeros((m, C), dtype=bool)
+    hard = np.zeros((m, C), dtype=bool)
+    for i, r in enumerate(rows):
+        for c in r["pos"]:
+            Y[i, col[c]] = True
+        for c in r["hard"]:
+            hard[i, col[c]] = True
+    voice = np.asarray([r["voice"] for r in rows], dtype=np.int8)
+    keep = np.ones(m, dtype=bool) if exemplar_mask is None else exemplar_mask
+    sims = E @ E[keep].T
+    # leave-one-out: a sentence never sees itself as an exemplar
+    idx = np.flatnonzero(keep)
+    sims[idx, np.arange(len(idx))] = -1.0
+    feats = criterion_features(sims, Y[keep], desc, phrase, hits)[keep]
+    y = Y[keep].reshape(-1).astype(float)
+    X = feats.reshape(-1, feats.shape[-1])
+    onehot = np.tile(np.eye(C), (int(keep.sum()), 1))
+    Xf = np.hstack([X, np.ones((len(X), 1)), onehot])
+    n_pos = max(y.sum(), 1)
+    weight = np.where(y == 1, (len(y) - n_pos) / n_pos / 4.0, 1.0)
+    weight = weight * np.where(hard[keep].reshape(-1), HARD_NEGATIVE_WEIGHT, 1.0)
+    # explainer sentences are on topic by design; they teach the voice model, not evidence
+    weight = weight * np.repeat(np.where(voice[keep] == 0, EXPLAINER_WEIGHT, 1.0), C)
+    ridge = np.r_[np.full(X.shape[1], RIDGE_W), 0.0, np.full(C, RIDGE_B)]
+    theta = fit_logistic(Xf, y, weight, ridge)
+    weights, bias = theta[: X.shape[1]], theta[X.shape[1]] + theta[X.shape[1] + 1 :]
+
+    texts = [r["text"] for r in rows]
+    vf = voice_features(sims, voice[keep], texts)[keep]
+    vy = voice[keep]
+    use = vy >= 0
+    vX = np.hstack([vf[use], np.ones((int(use.sum()), 1))])
+    vyy = vy[use].astype(float)
+    vw = np.where(vyy == 1, 1.0, vyy.size / max((vyy == 0).sum(), 1) - 1.0)
+    voice_weights = fit_logistic(vX, vyy, vw, np.r_[np.full(vf.shape[1], RIDGE_W), 0.0])
+    return Y, voice, weights, bias, voice_weights
+
+
+def held_out(rows, E, ids, desc, phrase, hits, folds: int = 5) -> dict:
+    """Sentence-level credit precision / recall at a few thresholds (the grader's partial
+    threshold among them), and design-voice accuracy, over 5 held-out folds."""
+    from tools.grader.evidence import PARTIAL_PROBABILITY, EvidenceModel
+
+    digest = [int(hashlib.sha1(r["text"].encode()).hexdigest(), 16) % folds for r in rows]
+    fold = np.asarray(digest)
+    probs = np.zeros((len(rows), len(ids)))
+    truth = np.zeros((len(rows), len(ids)), dtype=bool)
+    voice_ok = voice_n = 0
+    for k in range(folds):
+        train_mask = fold != k
+        Y, voice, w, b, vw = train(rows, E, ids, desc, phrase, hits, train_mask)
+        model = EvidenceModel(ids, E[train_mask], Y[train_mask], voice[train_mask], w, b, vw, "")
+        test = np.flatnonzero(~train_mask)
+        probs[test] = model.score(E[test], ids, desc[test], phrase[test], hits[test])
+        truth[test] = Y[test]
+        vp = model.voice_score(E[test], [rows[i]["text"] for i in test]) >= 0.5
+        vt = voice[test]
+        voice_ok += int(((vp == (vt == 1)) & (vt >= 0)).sum())
+        voice_n += int((vt >= 0).sum())
+    out = {"voice_accuracy": round(voice_ok / max(voice_n, 1), 3)}
+    for t in sorted({PARTIAL_PROBABILITY, 0.5, 0.6, 0.7, 0.8, 0.9}):
+        pred = probs >= t
+        tp, fp, fn = (pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum()
+        out[f"p@{t}"] = round(float(tp / max(tp + fp, 1)), 3)
+        out[f"r@{t}"] = round(float(tp / max(tp + fn, 1)), 3)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check-only", action="store_true", help="report, do not write")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    settings = Settings()
+    apply_offline_env(settings.embed_model)
+    from ingest.embeddings import load_embedder
+    from tools.grader.evidence import FORMAT, MODEL_PATH
+    from tools.rubric import load_rubric
+
+    embedder = load_embedder(
+        settings.embed_model, settings.embed_backend, str(settings.model_cache_dir)
+    )
+    rubric = load_rubric(settings.rubric_path)
+    all_ids = {c.id for s in rubric.stages for c in s.criteria}
+    rows = parse(sorted(DATA.glob("*.txt")), all_ids)
+    texts = [r["text"] for r in rows]
+    E = np.asarray(embedder.encode(texts, batch_size=8), dtype=np.float32)
+    ids, desc, phrase, hits = cue_matrices(texts, E, rubric, embedder)
+    missing = [c for c in ids if not any(c in r["pos"] for r in rows)]
+    if missing:
+        raise SystemExit(f"no positive sentence for {missing}")
+    print(f"{len(rows)} sentences, {len(ids)} criteria")
+    print("held-out (5 folds):", held_out(rows, E, ids, desc, phrase, hits))
+    Y, voice, weights, bias, voice_weights = train(rows, E, ids, desc, phrase, hits)
+    print("weights", np.round(weights, 2), "voice", np.round(voice_weights, 2))
+    if args.check_only:
+        return 0
+    out = args.out or MODEL_PATH
+    np.savez_compressed(
+        out,
+        format=np.int64(FORMAT),
+        criteria=np.asarray(ids),
+        exemplars=E.astype(np.float16),
+        positives=Y,
+        voice=voice,
+        weights=weights.astype(np.float32),
+        bias=bias.astype(np.float32),
+        voice_weights=voice_weights.astype(np.float32),
+        model_name=np.asarray(str(getattr(embedder, "model_name", ""))),
+    )
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

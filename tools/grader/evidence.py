@@ -1,0 +1,229 @@
+"""Evidence by meaning: how strongly a sentence evidences each criterion, and design voice.
+
+A sentence earns credit for a criterion when what it *says* is close to sentences labelled as
+evidence for that criterion and far from its hard negatives ("cut fraud losses" is not a loss
+function). The model is trained by `scripts/train_grader.py` on the labelled sentences in
+`eval/datasets/grader_train/` and shipped as `evidence_model.npz` next to this file: the
+exemplar sentences' embeddings (shipped model, float16), their labels, and two small logistic
+regressions over a handful of features each:
+
+- criterion evidence, per (sentence, criterion): nearest positive exemplar, mean of the three
+  nearest, nearest negative exemplar, similarity to the criterion's description and to its
+  closest concept phrase, and the concept phrases found (a cue, never the decision alone);
+  one weight vector shared by all criteria plus a calibrated intercept per criterion;
+- design voice, per sentence: whether it reads like part of a proposed system (nearest design
+  exemplar versus nearest changelog / tutorial / abstract / explainer exemplar, first-person
+  plan wording).
+
+Pure numpy, deterministic; loading takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_PATH = Path(__file__).with_name("evidence_model.npz")
+FORMAT = 2
+TOP_K = 3
+N_FEATURES = 8
+
+# "we", "I'd", "our": a candidate proposing a system speaks in the first person or about "the
+# system"; explainers and changelogs rarely do.
+_PLAN_VOICE = re.compile(
+    r"\b(we|we'll|we'd|i|i'd|i'll|i'm|our|us|let me|the system|the service|the model will)\b",
+    re.IGNORECASE,
+)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def criterion_features(
+    sims: np.ndarray,
+    positives: np.ndarray,
+    desc: np.ndarray,
+    phrase: np.ndarray,
+    hits: np.ndarray,
+) -> np.ndarray:
+    """(n, C, N_FEATURES) features. `sims`: (n, m) cosine of each sentence with each exemplar (self
+    matches already masked out at training time); `positives`: (m, C) bool labels; `desc`,
+    `phrase`: (n, C) similarities to each criterion's description and closest phrase; `hits`:
+    (n, C) number of affirmed concept phrases."""
+    n, C = desc.shape
+    out = np.zeros((n, C, N_FEATURES), dtype=np.float32)
+    for j in range(C):
+        pos = positives[:, j]
+        ps = sims[:, pos] if pos.any() else np.full((n, 1), -1.0, dtype=np.float32)
+        ns = sims[:, ~pos]
+        k = min(TOP_K, ps.shape[1])
+        top = -np.sort(-ps, axis=1)[:, :k]
+        out[:, j, 0] = ps.max(axis=1)
+        out[:, j, 1] = top.mean(axis=1)
+        out[:, j, 2] = ns.max(axis=1) if ns.shape[1] else 0.0
+    out[:, :, 3] = desc
+    out[:, :, 4] = phrase
+    out[:, :, 5] = np.minimum(hits, 2) / 2.0
+    # competition: a sentence mostly evidences the criteria it is closest to, so each cell also
+    # sees how far it falls behind the sentence's best criterion
+    out[:, :, 6] = out[:, :, 0] - out[:, :, 0].max(axis=1, keepdims=True)
+    out[:, :, 7] = desc - desc.max(axis=1, keepdims=True)
+    return out
+
+
+def voice_features(sims: np.ndarray, voice: np.ndarray, texts: list[str]) -> np.ndarray:
+    """(n, 3): nearest design-voice exemplar, nearest non-design exemplar, first-person plan
+    wording. `voice` is 1 for design exemplars, 0 for non-design ones, -1 for neither."""
+    design, other = voice == 1, voice == 0
+    n = sims.shape[0]
+    out = np.zeros((n, 3), dtype=np.float32)
+    out[:, 0] = sims[:, design].max(axis=1) if design.any() else 0.0
+    out[:, 1] = sims[:, other].max(axis=1) if other.any() else 0.0
+    out[:, 2] = [1.0 if _PLAN_VOICE.search(t) else 0.0 for t in texts]
+    return out
+
+
+@dataclass
+class EvidenceModel:
+    criteria: list[str]  # criterion ids, in the column order of `positives` and `bias`
+    exemplars: np.ndarray  # (m, d) float32 unit vectors
+    positives: np.ndarray  # (m, C) bool
+    voice: np.ndarray  # (m,) int8: 1 design, 0 not a design, -1 neither
+    weights: np.ndarray  # (N_FEATURES,) shared criterion-evidence weights
+    bias: np.ndarray  # (C,) per-criterion intercepts
+    voice_weights: np.ndarray  # (4,) design-voice weights, the last one the intercept
+    model_name: str
+
+    def column(self, criterion_ids: list[str]) -> np.ndarray:
+        """For each rubric criterion, its column in the model (-1 when the model lacks it)."""
+        where = {c: k for k, c in enumerate(self.criteria)}
+        return np.asarray([where.get(c, -1) for c in criterion_ids], dtype=np.intp)
+
+    def score(
+        self,
+        vectors: np.ndarray,
+        criterion_ids: list[str],
+        desc: np.ndarray,
+        phrase: np.ndarray,
+        hits: np.ndarray,
+    ) -> np.ndarray:
+        """(n, C) probability that each sentence evidences each rubric criterion."""
+        n, C = len(vectors), len(criterion_ids)
+        if not n:
+            return np.zeros((0, C), dtype=np.float32)
+        cols = self.column(criterion_ids)
+        known = cols >= 0
+        positives = np.zeros((len(self.exemplars), C), dtype=bool)
+        positives[:, known] = self.positives[:, cols[known]]
+        sims = vectors @ self.exemplars.T
+        feats = criterion_features(sims, positives, desc, phrase, hits)
+        bias = np.where(known, self.bias[np.maximum(cols, 0)], float(np.median(self.bias)))
+        return np.round(sigmoid(feats @ self.weights + bias[None, :]), 4)
+
+    def voice_score(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
+        """(n,) probability that each sentence is part of a proposed design."""
+        if not len(vectors):
+            return np.zeros(0, dtype=np.float32)
+        feats = voice_features(vectors @ self.exemplars.T, self.voice, texts)
+        return np.round(sigmoid(feats @ self.voice_weights[:-1] + self.voice_weights[-1]), 4)
+
+
+_cache: dict[tuple[str, float], EvidenceModel] = {}
+_lock = threading.Lock()
+
+
+def load_evidence_model(path: Path = MODEL_PATH) -> EvidenceModel | None:
+    """The shipped model (cached per file and mtime); None when the file is missing or from
+    another format, so the grader can fall back to its similarity rules."""
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        log.warning("evidence model missing at %s: run scripts/train_grader.py", path)
+        return None
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    with np.load(path, allow_pickle=False) as data:
+        if int(data["format"]) != FORMAT:
+            log.warning(
+                "evidence model %s has format %s, expected %s", path, data["format"], FORMAT
+            )
+            return None
+        model = EvidenceModel(
+            criteria=[str(c) for c in data["criteria"]],
+            exemplars=data["exemplars"].astype(np.float32),
+            positives=data["positives"].astype(bool),
+            voice=data["voice"].astype(np.int8),
+            weights=data["weights"].astype(np.float32),
+            bias=data["bias"].astype(np.float32),
+            voice_weights=data["voice_weights"].astype(np.float32),
+            model_name=str(data["model_name"]),
+        )
+    with _lock:
+        _cache[key] = model
+    return model
+
+
+# Probability thresholds on the calibrated evidence score (chosen on the training sentences'
+# held-out folds and tests/designs, never on the judging set in eval/datasets/grader_dev/).
+MET_PROBABILITY = 0.75
+PARTIAL_PROBABILITY = 0.5
+SAME_STAGE_BONUS = 0.02  # evidence under the criterion's own stage heading is slightly favored
+
+
+def evidence_probabilities(
+    model: EvidenceModel, vectors: np.ndarray, hits, desc: np.ndarray, sims: np.ndarray, index
+) -> np.ndarray:
+    """(n, C) evidence probabilities in rubric order; 0 where negation blocked the cell
+    (`drop_negated` set its similarities to -1)."""
+    ids = [c.id for _, c in index.criteria]
+    counts = np.asarray([[len(h) for h in row] for row in hits], dtype=np.float32)
+    counts = counts.reshape(len(vectors), len(ids))
+    probs = model.score(vectors, ids, desc, sims, counts)
+    return np.where(desc <= -1.0, 0.0, probs)
+
+
+def judge_criteria(passages, hits, desc, sims, index, probs: np.ndarray | None = None) -> dict:
+    """Met / partial / missing for every criterion: by meaning when `probs` (from
+    `evidence_probabilities`) is given, else by the similarity rules of `match`."""
+    from tools.grader import match
+
+    if probs is None:
+        return match.judge_criteria(passages, hits, desc, sims, index)
+    return judge_by_meaning(passages, probs, hits, sims, index.criteria)
+
+
+def judge_by_meaning(passages, probs: np.ndarray, hits, sims: np.ndarray, criteria) -> dict:
+    """Met / partial / missing for every criterion from the evidence probabilities, with the
+    most convincing sentence as the verbatim quote. `criteria` are (stage id, criterion)."""
+    from tools.grader.match import Judgement
+
+    out = {}
+    for j, (stage_id, criterion) in enumerate(criteria):
+        best, best_i = -1.0, -1
+        for i, passage in enumerate(passages):
+            strength = float(probs[i, j]) + (SAME_STAGE_BONUS if passage.stage == stage_id else 0)
+            if strength > best + 1e-9:  # ties keep the earlier sentence
+                best, best_i = strength, i
+        p = float(probs[best_i, j]) if best_i >= 0 else 0.0
+        if p >= MET_PROBABILITY:
+            status = "met"
+        elif p >= PARTIAL_PROBABILITY:
+            status = "partial"
+        else:
+            status = "missing"
+        if status == "missing":
+            top = float(sims[:, j].max()) if len(passages) else 0.0
+            out[criterion.id] = Judgement("missing", "", round(top, 3), [])
+        else:
+            sim = round(float(sims[best_i, j]), 3)
+            out[criterion.id] = Judgement(status, passages[best_i].text, sim, hits[best_i][j])
+    return out
