@@ -225,16 +225,6 @@ def follow_up(question: str, history: list[Message] | None = None) -> FollowUp |
     return FollowUp(query=query, ask=ask, topic=topic, aspect=aspect)
 
 
-def mentions(hit, words: Sequence[str] | str, share: float = 0.5) -> bool:
-    """Whether a passage (its section path and text) holds at least `share` of the words
-    (5-letter stems, so "monitor" finds "Monitoring"); a phrase is split into its words."""
-    wanted = {w[:5] for w in (content_words(words) if isinstance(words, str) else words)}
-    if not wanted:
-        return False
-    have = {w[:5] for w in content_words(f"{hit.section} {hit.text}")}
-    return len(wanted & have) >= share * len(wanted)
-
-
 # The material's words for what learners ask about ("failure modes" -> its "pitfalls").
 _SYNONYMS = {
     "failu": ("pitfall", "risk", "mistake"),
