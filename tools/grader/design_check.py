@@ -26,6 +26,11 @@ MIN_CONFIDENT_SHARE = 0.3  # a design's sentences mostly say something the rubri
 SPREAD_STAGES = 4.0  # effective number of stages a third-person design walks through ...
 MAX_GENERIC_SHARE = 0.075  # ... while speaking about its own problem (explainers: >= 0.083)
 GENRE_MIN_SENTENCES = 2
+# Whether a very long text proposes a system shows in its opening: a long appendix (a feature
+# catalogue, logs) must not outvote the design in front of it. Texts of usual length (up to
+# LONG_TEXT_SENTENCES, several thousand words) are read whole.
+LONG_TEXT_SENTENCES = 200
+OPENING_SENTENCES = 60
 GENRE_MIN_SHARE = 0.08
 
 _PLAN = re.compile(
@@ -84,6 +89,8 @@ def design_signals(
 ) -> DesignSignals:
     """`probs`: (sentences, criteria) evidence probabilities; `stage_of[j]`: stage index of
     criterion j; `headings` count for the genre markers only ("Fixed", "3.2.0")."""
+    if len(texts) > LONG_TEXT_SENTENCES:
+        texts, probs = texts[:OPENING_SENTENCES], probs[:OPENING_SENTENCES]
     n = len(texts)
     if not n:
         return DesignSignals(0, 0.0, 0.0, 0.0, 0.0, "")
