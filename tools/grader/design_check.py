@@ -2,43 +2,57 @@
 graded 0 with a one-line reason, however many ML words it holds.
 
 A design proposes: someone plans a system for one problem ("we would log impressions", "I'll
-split by time") and walks through most of its stages. Other ML texts explain (a concept note
-covers one technique across many problems: its confident sentences pile up in one or two
-stages, and it speaks generically: "typically", "for example", "candidates"), or belong to
-another genre with its own markers: a changelog ("Fixed ...", version numbers), a tutorial
-("In this tutorial", "pip install"), a paper abstract ("we propose", "outperforms
-state-of-the-art"), a competition write-up ("leaderboard", "final submission").
+split by time") and walks through several of its stages, even tersely or weakly. Other ML texts
+explain (a concept note covers one technique across many problems and speaks generically:
+"typically", "for example"), address a reader ("you'll need", "step 3"), or belong to a genre
+with its own markers: a changelog ("Fixed ...", version numbers), a tutorial ("pip install"),
+a paper abstract ("we propose", "outperforms state-of-the-art"), a competition write-up
+("leaderboard", "final submission").
 
-Thresholds were set on tests/designs (designs and not-designs written for the project) and on
-the corpus (solutions are designs; concepts and framework guides are not).
+The decision is a small calibrated logistic regression over document-level features: how much
+of the text evidences rubric criteria and across how many stages (from the evidence
+probabilities the grader already computed), planning / first-person / generic / second-person /
+question voice, genre-marker density, the evidence model's per-sentence design voice, and where
+the document's mean sentence embedding falls between the training designs and non-designs. It
+is trained by `scripts/train_design_check.py` on the documents in
+`eval/datasets/grader_train/docs/` plus the project's corpus and tests/designs (never on the
+judging set in `eval/datasets/grader_dev/`) and shipped as `design_model.npz` next to this file.
+Pure numpy, deterministic; without the artefact the hand rules of earlier versions decide.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
+MODEL_PATH = Path(__file__).with_name("design_model.npz")
+FORMAT = 1
+THRESHOLD = 0.5  # on the calibrated probability that the text is a design
 CONFIDENT = 0.6  # evidence probability of a sentence's best criterion that counts it
-PLAN_SHARE = 0.15  # a design in the candidate's planning voice
-MIN_CONFIDENT_SHARE = 0.3  # a design's sentences mostly say something the rubric asks for
-SPREAD_STAGES = 4.0  # effective number of stages a third-person design walks through ...
-MAX_GENERIC_SHARE = 0.075  # ... while speaking about its own problem (explainers: >= 0.083)
-GENRE_MIN_SENTENCES = 2
+MET = 0.75  # evidence probability that credits a criterion as met
 # Whether a very long text proposes a system shows in its opening: a long appendix (a feature
 # catalogue, logs) must not outvote the design in front of it. Texts of usual length (up to
 # LONG_TEXT_SENTENCES, several thousand words) are read whole.
 LONG_TEXT_SENTENCES = 200
 OPENING_SENTENCES = 60
-GENRE_MIN_SHARE = 0.08
+GENRE_MIN_SENTENCES = 2  # genre named in the reason only when it has this many marked sentences
 
 _PLAN = re.compile(
     r"\b(i'd|i'll|we'll|we'd|i would|we would|i will|we will|i choose|we choose|let me|"
     r"my design|our design|we use|we train|we deploy|we serve|we log|we run|we split|we keep|"
-    r"we retrain|we monitor|we put|we try|we build|i use|i start|we start)\b",
+    r"we retrain|we monitor|we put|we try|we build|i use|i start|we start|i want|we need|"
+    r"i need|i'm going to|we're going to|my plan|i plan|i propose|i'd propose)\b",
     re.IGNORECASE,
 )
+_FIRST_PERSON = re.compile(r"\b(we|i|our|my|us|me|i'd|we'd|i'll|we'll|i'm)\b", re.IGNORECASE)
+_SECOND_PERSON = re.compile(r"\b(you|your|you'll|you've|you're)\b", re.IGNORECASE)
 _GENERIC = re.compile(
     r"\b(interviewers?|typically|usually|often|for example|e\.g\.|such as|commonly|"
     r"in general|many teams|most teams|strong answers?|weak answers?)\b"
@@ -50,8 +64,8 @@ _GENERIC = re.compile(
 )
 GENRES = {
     "a changelog": re.compile(
-        r"^(added|fixed|changed|removed|deprecated|bumped|improved|new:)\b|\bv?\d+\.\d+\.\d+\b|"
-        r"\bbreaking change\b|\bchangelog\b|\brelease notes\b",
+        r"^(added|fixed|changed|removed|deprecated|bumped|improved|new:|feat:|fix:)|"
+        r"\bv?\d+\.\d+\.\d+\b|\bbreaking changes?\b|\bchangelog\b|\brelease notes\b",
         re.IGNORECASE,
     ),
     "a tutorial": re.compile(
@@ -72,59 +86,179 @@ GENRES = {
         re.IGNORECASE,
     ),
 }
+FEATURES = (
+    "confident_share",  # sentences whose best criterion is evidenced confidently
+    "mean_best_probability",
+    "stage_spread",  # effective number of stages of the confident sentences, / stages
+    "stage_coverage",  # stages with a confident sentence, / stages
+    "criteria_met",  # criteria evidenced at the met level, / criteria
+    "plan_share",
+    "first_person_share",
+    "second_person_share",
+    "generic_share",
+    "question_share",
+    "genre_share",  # the most frequent genre's marked sentences, / sentences
+    "design_voice",  # mean of the evidence model's per-sentence design-voice probability
+    "embedding_side",  # cos(mean embedding, design centroid) - cos(.., non-design centroid)
+    "log_sentences",
+)
 
 
 @dataclass
 class DesignSignals:
     sentences: int
-    confident_share: float  # sentences whose best criterion is evidenced confidently
-    plan_share: float
-    generic_share: float
-    stage_spread: float  # effective number of stages of the confident sentences
-    genre: str  # "" or the genre whose markers the text carries
+    features: np.ndarray  # (len(FEATURES),) in FEATURES order
+    genre: str = ""  # "" or the genre whose markers the text carries most
+    mean_vector: np.ndarray | None = None  # unit mean of the sentence embeddings
+    probability: float | None = field(default=None)  # filled by proposes_a_system
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: round(float(v), 3) for name, v in zip(FEATURES, self.features, strict=True)}
+
+
+@dataclass
+class DesignModel:
+    mean: np.ndarray  # feature standardisation
+    scale: np.ndarray
+    weights: np.ndarray  # (len(FEATURES),) on standardised features
+    bias: float
+    design_centroid: np.ndarray  # (d,) unit mean embedding of training designs
+    other_centroid: np.ndarray  # (d,) ... of training non-designs
+
+    def probability(self, features: np.ndarray) -> float:
+        z = float(((features - self.mean) / self.scale) @ self.weights + self.bias)
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
+
+
+_cache: dict[tuple[str, float], DesignModel] = {}
+_lock = threading.Lock()
+
+
+def load_design_model(path: Path = MODEL_PATH) -> DesignModel | None:
+    """The shipped model (cached per file and mtime); None when missing or of another format."""
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        log.warning("design model missing at %s: run scripts/train_design_check.py", path)
+        return None
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    with np.load(path, allow_pickle=False) as data:
+        names = tuple(str(n) for n in data["features"])
+        if int(data["format"]) != FORMAT or names != FEATURES:
+            log.warning("design model %s is of another format: retrain it", path)
+            return None
+        model = DesignModel(
+            mean=data["mean"].astype(np.float64),
+            scale=data["scale"].astype(np.float64),
+            weights=data["weights"].astype(np.float64),
+            bias=float(data["bias"]),
+            design_centroid=data["design_centroid"].astype(np.float32),
+            other_centroid=data["other_centroid"].astype(np.float32),
+        )
+    with _lock:
+        _cache[key] = model
+    return model
+
+
+def _share(pattern: re.Pattern, texts: list[str]) -> float:
+    return sum(1 for t in texts if pattern.search(t)) / max(len(texts), 1)
 
 
 def design_signals(
-    texts: list[str], probs: np.ndarray, stage_of: list[int], headings: list[str] = ()
+    texts: list[str],
+    probs: np.ndarray,
+    stage_of: list[int],
+    headings: list[str] = (),
+    vectors: np.ndarray | None = None,
+    centroids: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> DesignSignals:
-    """`probs`: (sentences, criteria) evidence probabilities; `stage_of[j]`: stage index of
-    criterion j; `headings` count for the genre markers only ("Fixed", "3.2.0")."""
+    """Document features. `probs`: (sentences, criteria) evidence probabilities; `stage_of[j]`:
+    stage index of criterion j; `headings` count for the genre markers only ("Fixed", "3.2.0");
+    `vectors`: the sentences' unit embeddings (already computed by the grader); `centroids`
+    (design, non-design) override the shipped model's (training folds)."""
     if len(texts) > LONG_TEXT_SENTENCES:
         texts, probs = texts[:OPENING_SENTENCES], probs[:OPENING_SENTENCES]
+        vectors = None if vectors is None else vectors[:OPENING_SENTENCES]
     n = len(texts)
+    f = dict.fromkeys(FEATURES, 0.0)
     if not n:
-        return DesignSignals(0, 0.0, 0.0, 0.0, 0.0, "")
-    plan = sum(1 for t in texts if _PLAN.search(t)) / n
-    generic = sum(1 for t in texts if _GENERIC.search(t)) / n
-    counts = np.zeros(max(stage_of) + 1 if stage_of else 1)
-    best = probs.argmax(axis=1) if probs.size else np.zeros(0, dtype=int)
-    confident = 0
-    for i in range(n):
-        if probs.size and probs[i, best[i]] >= CONFIDENT:
-            counts[stage_of[int(best[i])]] += 1
-            confident += 1
-    spread = 0.0
-    if counts.sum():
-        q = counts[counts > 0] / counts.sum()
-        spread = float(np.exp(-(q * np.log(q)).sum()))
-    genre = ""
+        return DesignSignals(0, np.zeros(len(FEATURES)))
+    n_stages = max(stage_of) + 1 if stage_of else 1
+    if probs.size:
+        best = probs.max(axis=1)
+        stages = np.asarray(stage_of)[probs.argmax(axis=1)]
+        confident = best >= CONFIDENT
+        counts = np.bincount(stages[confident], minlength=n_stages).astype(float)
+        f["confident_share"] = float(confident.mean())
+        f["mean_best_probability"] = float(best.mean())
+        if counts.sum():
+            q = counts[counts > 0] / counts.sum()
+            f["stage_spread"] = float(np.exp(-(q * np.log(q)).sum())) / n_stages
+        f["stage_coverage"] = float((counts > 0).sum()) / n_stages
+        f["criteria_met"] = float((probs.max(axis=0) >= MET).mean())
+    f["plan_share"] = _share(_PLAN, texts)
+    f["first_person_share"] = _share(_FIRST_PERSON, texts)
+    f["second_person_share"] = _share(_SECOND_PERSON, texts)
+    f["generic_share"] = _share(_GENERIC, texts)
+    f["question_share"] = sum(1 for t in texts if t.rstrip().endswith("?")) / n
+    genre, genre_hits = "", 0
     for name, pattern in GENRES.items():
         hits = sum(1 for t in [*texts, *headings] if pattern.search(t))
-        if hits >= GENRE_MIN_SENTENCES and hits >= GENRE_MIN_SHARE * n:
-            genre = name
-            break
-    return DesignSignals(
-        n, round(confident / n, 3), round(plan, 3), round(generic, 3), round(spread, 2), genre
-    )
+        if hits > genre_hits:
+            genre, genre_hits = name, hits
+    f["genre_share"] = min(genre_hits / n, 1.0)
+    mean = None
+    if vectors is not None and len(vectors):
+        mean = vectors.mean(axis=0)
+        mean = mean / (np.linalg.norm(mean) or 1.0)
+        f["design_voice"] = _design_voice(vectors, texts)
+        if centroids is None:
+            model = load_design_model()
+            centroids = (model.design_centroid, model.other_centroid) if model else None
+        if centroids is not None:
+            f["embedding_side"] = float(mean @ centroids[0] - mean @ centroids[1])
+    f["log_sentences"] = float(np.log1p(n))
+    features = np.asarray([f[name] for name in FEATURES], dtype=np.float64)
+    genre = genre if genre_hits >= GENRE_MIN_SENTENCES else ""
+    return DesignSignals(n, features, genre, mean)
+
+
+def _design_voice(vectors: np.ndarray, texts: list[str]) -> float:
+    from tools.grader.evidence import load_evidence_model
+
+    model = load_evidence_model()
+    if model is None or not hasattr(model, "voice_score"):
+        return 0.5
+    return float(np.mean(model.voice_score(vectors, texts)))
 
 
 def proposes_a_system(signals: DesignSignals) -> tuple[bool, str]:
     """(is a design, one-line reason when it is not)."""
+    model = load_design_model()
+    if model is None:
+        return _fallback_rules(signals)
+    p = model.probability(signals.features)
+    signals.probability = round(p, 3)
+    log.debug("design probability %.3f from %s", p, signals.as_dict())
+    if p >= THRESHOLD:
+        return True, ""
     if signals.genre:
+        return False, f"it reads as {signals.genre}, not a proposed system (p={p:.2f})"
+    return False, (
+        "it explains ML ideas but proposes no system for a problem: no plan in the "
+        f"candidate's voice and no walk through the design's stages (p={p:.2f})"
+    )
+
+
+def _fallback_rules(signals: DesignSignals) -> tuple[bool, str]:
+    """The earlier hand rules, used only when the trained artefact is missing."""
+    f = signals.as_dict()
+    if signals.genre and f["genre_share"] >= 0.08:
         return False, f"it reads as {signals.genre}, not a proposed system"
-    if signals.confident_share >= MIN_CONFIDENT_SHARE and (
-        signals.plan_share >= PLAN_SHARE
-        or (signals.stage_spread >= SPREAD_STAGES and signals.generic_share < MAX_GENERIC_SHARE)
+    if f["confident_share"] >= 0.3 and (
+        f["plan_share"] >= 0.15 or (f["stage_spread"] >= 0.5 and f["generic_share"] < 0.075)
     ):
         return True, ""
     return False, (

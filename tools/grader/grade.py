@@ -139,7 +139,7 @@ def grade_design(
         stage_ids = rubric.stage_ids
         stage_of = [stage_ids.index(sid) for sid, _ in index.criteria]
         headings = [p.text for p in passages if p.is_heading]
-        signals = design_signals([p.text for p in evidence], probs, stage_of, headings)
+        signals = design_signals([p.text for p in evidence], probs, stage_of, headings, vectors)
         log.debug("design signals: %s", signals)
         is_design, why_not = proposes_a_system(signals)
 
