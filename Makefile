@@ -8,7 +8,7 @@ export ANONYMIZED_TELEMETRY := False
 export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup ingest run test test-slow test-all lint bench browser clean
+.PHONY: setup ingest run test test-slow test-all lint bench browser postgres clean
 
 # torch is installed first and explicitly: an unpinned torch pulls gigabytes of CUDA packages.
 $(STAMP): pyproject.toml
@@ -43,11 +43,18 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 		>/dev/null) || echo "chromium not installed: browser tests will skip"; }
 
+# Debian's PostgreSQL server binaries for the history tests on a real server (they start a
+# throwaway cluster on a loopback port; skipped quietly if apt is absent).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql \
+		>/dev/null) || echo "postgresql not installed: PostgreSQL history tests will skip"; }
+
 # pytest exits 5 when it collected no test; that is not a failure of the run itself.
-test: setup browser
+test: setup browser postgres
 	$(PYTEST) -q $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc; }
 
-test-slow: setup browser
+test-slow: setup browser postgres
 	$(PYTEST) -q -m slow $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc; }
 
 test-all: test test-slow

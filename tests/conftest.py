@@ -315,3 +315,75 @@ def _history_database(tmp_path_factory):
         os.environ.pop("MLSD_DATABASE_URL", None)
     else:
         os.environ["MLSD_DATABASE_URL"] = previous
+
+
+class PostgresServer:
+    """A real throwaway PostgreSQL cluster (Debian's `postgresql` binaries) on a free loopback
+    port, trust auth, data in a temp folder. Run as the `postgres` user when we are root,
+    because initdb refuses root."""
+
+    def __init__(self, base: Path) -> None:
+        import glob
+        import shutil
+        import subprocess
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        initdb = bins[-1] if bins else shutil.which("initdb")
+        if not initdb:
+            pytest.skip("PostgreSQL server binaries are not installed (make postgres)")
+        self.bin = Path(initdb).parent
+        self.data = base / "pgdata"
+        self.port = free_port()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip("running as root and there is no postgres user for initdb")
+            shutil.chown(base, "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
+        done = subprocess.run(
+            [*self.prefix, str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust"]
+            + ["-U", "postgres", "--no-sync"],
+            **quiet,
+        )
+        if done.returncode:
+            raise RuntimeError(f"initdb failed: {done.stderr.strip()}")
+        opts = f"-p {self.port} -h 127.0.0.1 -k {base} -c fsync=off"
+        started = subprocess.run(
+            [*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts]
+            + ["-l", str(base / "pg.log"), "-w", "-t", "60", "start"],
+            **quiet,
+        )
+        if started.returncode:
+            raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()}")
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        import subprocess
+
+        subprocess.run(
+            [*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A PostgreSQL server for the whole session; skips when the binaries or the driver are
+    missing (`make postgres` installs both on Debian)."""
+    import shutil
+    import tempfile
+
+    pytest.importorskip("psycopg")
+    # Not under pytest's basetemp: its parents are private to root, and the server runs as
+    # the postgres user when we are root.
+    base = Path(tempfile.mkdtemp(prefix="mlsd-pg-"))
+    server = PostgresServer(base)
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
