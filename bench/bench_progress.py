@@ -5,7 +5,8 @@ stage and criterion, random statuses), timing each save (the cost a critique pay
 remembered; target median <= 20 ms). Then times `mlsd progress` and `mlsd progress --json` as
 the learner runs them (a new process each time; the first run is cold, the target applies to
 the warm median, <= 1 s), `overview.build` in process, and renders the Progress page with
-AppTest (it must render without an exception).
+AppTest: the first visit in a fresh app process (`page_render_s`, what a learner waits for
+after opening the app; target <= 1 s) and a second visit (`page_render_warm_s`).
 """
 
 from __future__ import annotations
@@ -68,17 +69,20 @@ def run_cli(args: list[str], env: dict) -> float:
     return seconds
 
 
-def render_page(env: dict) -> float:
+def render_page(env: dict) -> tuple[float, float]:
+    """Seconds of the first and of a second run of the Progress page (app.py included)."""
     from streamlit.testing.v1 import AppTest
 
     os.environ.update(env)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
-    start = time.perf_counter()
-    at.switch_page("ui/progress.py").run()
-    seconds = time.perf_counter() - start
-    if at.exception:
-        raise SystemExit(f"Progress page failed: {at.exception[0].value}")
-    return seconds
+    runs = []
+    for _ in range(2):
+        start = time.perf_counter()
+        at.switch_page("ui/progress.py").run()
+        runs.append(time.perf_counter() - start)
+        if at.exception:
+            raise SystemExit(f"Progress page failed: {at.exception[0].value}")
+    return runs[0], runs[1]
 
 
 def main() -> int:
@@ -119,7 +123,7 @@ def main() -> int:
     env = {**os.environ, "MLSD_DATABASE_URL": url, "MLSD_APP_WARMUP": "false"}
     table = [run_cli(["progress"], env) for _ in range(args.runs)]
     as_json = [run_cli(["progress", "--json"], env) for _ in range(args.runs)]
-    page_s = None if args.no_page else render_page(env)
+    page_s, page_warm_s = (None, None) if args.no_page else render_page(env)
     warm_table = statistics.median(table[1:])
     warm_json = statistics.median(as_json[1:])
     save_median = statistics.median(saves)
@@ -141,10 +145,16 @@ def main() -> int:
         "cli_help_s": round(run_cli(["--help"], env), 3),  # the floor: start, no command
         "cli_help_cpu_s": round(CPU[-1], 3),
         "page_render_s": None if page_s is None else round(page_s, 3),
-        "targets": {"save_median_ms": SAVE_TARGET_MS, "cli_progress_warm_s": PROGRESS_TARGET_S},
+        "page_render_warm_s": None if page_warm_s is None else round(page_warm_s, 3),
+        "summary_reader": overview.read_history(settings)[2],  # sqlite: no SQLAlchemy import
+        "targets": {
+            "save_median_ms": SAVE_TARGET_MS,
+            "cli_progress_warm_s": PROGRESS_TARGET_S,
+            "page_render_s": PROGRESS_TARGET_S,
+        },
         "meets_targets": save_median <= SAVE_TARGET_MS
         and max(warm_table, warm_json) <= PROGRESS_TARGET_S
-        and (args.no_page or page_s is not None),
+        and (args.no_page or (page_s is not None and page_s <= PROGRESS_TARGET_S)),
         "cpu_count": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

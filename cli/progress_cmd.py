@@ -21,53 +21,10 @@ def _since(value: str | None):
 
 
 def _print_summary(summary: dict) -> None:
-    from progress.overview import short_name, stage_table
+    from cli.quick import summary_lines  # the same lines `mlsd progress` prints before typer
 
-    who = _safe(summary["user"])
-    if not summary["attempts"]:
-        typer.echo(f"No saved critiques or interviews for {who} yet: run `mlsd critique`.")
-    else:
-        typer.echo(
-            f"{who}: {summary['attempts']} attempts, {summary['designs']} graded designs, "
-            f"{summary['first'][:10]} to {summary['last'][:10]}."
-        )
-    header = ["when", "kind", "problem", "all", *(short_name(s["name"]) for s in summary["stages"])]
-    rows = stage_table(summary)
-    if rows:
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            typer.echo("  ".join(_safe(c).rjust(w) if i > 2 else _safe(c).ljust(w)
-                                 for i, (c, w) in enumerate(zip(row, widths))))  # fmt: skip
-        means = [
-            f"{short_name(s['name'])} {s['recent_mean']:g}"
-            + (f" ({s['change']:+g})" if s["change"] is not None else "")
-            for s in summary["stages"]
-            if s["recent_mean"] is not None
-        ]
-        typer.echo(f"Recent means (change): {', '.join(means)}")
-    if summary["missed_criteria"]:
-        typer.echo(f"\nMissed most often (last {summary['window']} designs):")
-        for m in summary["missed_criteria"][:8]:
-            ref = m["teaches"]
-            where = ref["source"] + (f" — {ref['section']}" if ref.get("section") else "")
-            typer.echo(
-                _safe(f"  {m['missed']}/{m['graded']} {m['id']} ({m['stage']}, {m['trend']}): "
-                      f"study {where}")
-            )  # fmt: skip
-    for t in summary["time_plan"]:
-        typer.echo(
-            _safe(f"Time plan: {t['name']} got {t['mean_share']:.0%} of your designs against "
-                  f"{t['budget_share']:.0%} of the time (short in {t['short_in']}/{t['of']}).")
-        )  # fmt: skip
-    plan = summary.get("plan")
-    if plan:
-        typer.echo(_safe(f"\nNext: {plan['problem']} — {plan['question']}"))
-        typer.echo(_safe(f"  {plan['why']}  Start: mlsd interview --question {plan['problem']}"))
-        for r in plan["read_first"]:
-            typer.echo(_safe(f"  read: {r['source']} — {r['section']}"))
-    queue = summary.get("review") or {}
-    due, total = queue.get("due", 0), queue.get("total", 0)
-    typer.echo(f"\nReview: {due} due of {total} cards (mlsd review).")
+    for line in summary_lines(summary):
+        typer.echo(_safe(line))
 
 
 def progress(
@@ -79,10 +36,12 @@ def progress(
 ) -> None:
     """Your scores over time, the criteria you keep missing, time-plan habits, what to do next."""
     settings = make_settings()
-    from progress import history, overview
+    from progress import overview
 
     with user_errors():
         if reset:
+            from progress import history
+
             who = history.user_of(settings)
             if not yes and not typer.confirm(
                 f"Delete every saved attempt and review card of {who}?", default=False

@@ -41,10 +41,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import MlsdError
+from progress import records
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = records.SCHEMA_VERSION  # defined there: the quick reader checks it too
 
 metadata = MetaData()
 

@@ -9,73 +9,28 @@ other than met/partial/missing, e.g. `n/a`, are stored as they come).
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 
 from core.settings import Settings
 from progress import db
+from progress.records import (  # noqa: F401 - re-exported: callers import them from here
+    OWN_DESIGN,
+    Attempt,
+    CriterionStatus,
+    StageScore,
+    current_mode,
+    current_user,
+    parse_since,
+    saving_enabled,
+    should_save,
+    user_of,
+)
+from progress.records import aware as _aware
 
 log = logging.getLogger(__name__)
-
-OWN_DESIGN = "own design"
-
-# Set by the app on every run of a tab's script (same thread as the grading it triggers):
-# the logged-in user, the tab's "save my history" toggle and the surface ("app").
-current_user: ContextVar[str | None] = ContextVar("mlsd_history_user", default=None)
-saving_enabled: ContextVar[bool | None] = ContextVar("mlsd_history_saving", default=None)
-current_mode: ContextVar[str | None] = ContextVar("mlsd_history_mode", default=None)
-
-
-@dataclass
-class StageScore:
-    stage_id: str
-    name: str
-    score: int
-    share_of_design: float
-    budget_share: float
-    words: int
-
-
-@dataclass
-class CriterionStatus:
-    criterion_id: str
-    stage_id: str
-    status: str
-    expected: bool
-    description: str
-    ref_source: str
-    ref_section: str
-
-
-@dataclass
-class Attempt:
-    id: int
-    user: str
-    created_at: datetime
-    kind: str
-    mode: str
-    problem: str
-    level: str
-    overall: int
-    is_design: bool
-    words: int
-    stages: list[StageScore] = field(default_factory=list)
-    criteria: list[CriterionStatus] = field(default_factory=list)
-    red_flags: list[str] = field(default_factory=list)
-
-
-def user_of(settings: Settings) -> str:
-    """The learner: the logged-in app user when there is one, else MLSD_HISTORY_USER."""
-    return (current_user.get() or settings.history_user or "local")[:200]
-
-
-def should_save(settings: Settings) -> bool:
-    toggle = saving_enabled.get()
-    return settings.save_history and (toggle is None or toggle)
 
 
 def _report_dict(report: Any) -> dict:
@@ -166,21 +121,6 @@ def save_attempt_safely(settings: Settings, report: Any, **kwargs: Any) -> int |
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         log.warning("history not saved (%s); set MLSD_SAVE_HISTORY=false to stop saving", reason)
         return None
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """`2026-01-31` (or a full ISO time) -> an aware UTC datetime; ValueError when malformed."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        parsed = datetime.combine(date.fromisoformat(value.strip()), time())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
 
 
 def load_attempts(

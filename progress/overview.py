@@ -1,4 +1,9 @@
-"""One call for what the progress views show: statistics, study plan and review queue."""
+"""One call for what the progress views show: statistics, study plan and review queue.
+
+Reads a SQLite history with the standard library (`sqlite_read`) when it can, so neither
+SQLAlchemy nor pydantic-settings is imported on `mlsd progress`'s way; the SQLAlchemy path
+(`history`, `review`) reads every other database and gives the same summary.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,12 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Literal
 
-from core.settings import Settings
-from progress import history, plan, review, stats
+from progress import plan, records, sqlite_read, stats
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +89,41 @@ def _solution(path: str, mtime_ns: int) -> Practice:
     return Practice(Path(path).stem, title, str(meta.get("question") or ""), sections)
 
 
-def build(settings: Settings, since: datetime | None = None) -> dict:
-    """`stats.summary` plus "user", "since", "plan" and "review"; HistoryError on a bad DB."""
+def read_history(
+    settings: Settings,
+    since: datetime | None = None,
+    reader: Literal["auto", "sqlite", "sqlalchemy"] = "auto",
+) -> tuple[list[records.Attempt], dict, str]:
+    """(attempts with the statistics' criteria window, review queue status, reader used).
+    "auto": the stdlib reader for a SQLite file at the current schema, else SQLAlchemy."""
+    who = records.user_of(settings)
+    if reader != "sqlalchemy":
+        quick = sqlite_read.read_inputs(settings, who, since, settings.history_window)
+        if quick is not None:
+            return quick[0], quick[1], "sqlite"
+        if reader == "sqlite":
+            raise ValueError(f"{settings.database_url}: not readable without SQLAlchemy")
+    from progress import history, review
+
     window = settings.history_window
     attempts = history.load_attempts(settings, since=since, criteria_window=window)
+    return attempts, review.queue_status(settings), "sqlalchemy"
+
+
+def build(
+    settings: Settings,
+    since: datetime | None = None,
+    reader: Literal["auto", "sqlite", "sqlalchemy"] = "auto",
+) -> dict:
+    """`stats.summary` plus "user", "since", "plan" and "review"; HistoryError on a bad DB."""
+    window = settings.history_window
+    attempts, queue, _ = read_history(settings, since, reader)
     rubric = load_rubric(settings)
     out = stats.summary(attempts, rubric, window)
-    out["user"] = history.user_of(settings)
+    out["user"] = records.user_of(settings)
     out["since"] = since.isoformat() if since else None
     out["plan"] = plan.study_plan(attempts, rubric, load_solutions(settings), window, out["stages"])
-    out["review"] = review.queue_status(settings)
+    out["review"] = queue
     return out
 
 

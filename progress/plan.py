@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from progress import stats
-from progress.history import Attempt
+from progress.records import Attempt
 
 RECENT_PROBLEMS = 5  # problems of the last attempts are not proposed again
 RECENT_STAGE_ATTEMPTS = 3  # a stage with no words in these attempts counts as unpractised

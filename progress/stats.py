@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from progress.history import Attempt
+from progress.records import Attempt
 
 log = logging.getLogger(__name__)
 

@@ -61,23 +61,24 @@ def history_toggle() -> None:
 
 
 def _line(points: list[dict], field: str, height: int) -> None:
-    """A line over time on a fixed 0-100 scale (st.line_chart would zoom on the data)."""
-    import altair as alt
-
+    """A line over time on a fixed 0-100 scale (st.line_chart would zoom on the data). A plain
+    Vega-Lite spec: building it with altair costs its import and a schema validation per
+    chart, most of the page's time with a long history."""
     frame = pd.DataFrame(
         {"when": pd.to_datetime([p["at"] for p in points]), field: [p[field] for p in points]}
     )
-    chart = (
-        alt.Chart(frame)
-        .mark_line(point=len(points) < 40)
-        .encode(
-            x=alt.X("when:T", title=None),
-            y=alt.Y(f"{field}:Q", scale=alt.Scale(domain=[0, 100]), title=None),
-            tooltip=["when:T", f"{field}:Q"],
-        )
-        .properties(height=height)
-    )
-    st.altair_chart(chart, width="stretch")
+    spec = {
+        "mark": {"type": "line", "point": len(points) < 40},
+        "encoding": {
+            "x": {"field": "when", "type": "temporal", "title": None},
+            "y": {"field": field, "type": "quantitative", "scale": {"domain": [0, 100]},
+                  "title": None},
+            "tooltip": [{"field": "when", "type": "temporal"},
+                        {"field": field, "type": "quantitative"}],
+        },
+        "height": height,
+    }  # fmt: skip
+    st.vega_lite_chart(frame, spec, width="stretch")
 
 
 def _charts(summary: dict) -> None:
