@@ -14,11 +14,17 @@ labels in labels_shared.jsonl (reported as a separate set; the texts stay outsid
 
 These labels are for judging only: never train or tune the grader on them (see the README next
 to them). Usage: python bench/bench_grader_quality.py [--level senior] [--out PATH]
+
+Each set is also summarized "assuming design" (`by_set_assume_design`): a design the not-a-design
+check rejected is graded again with that check bypassed, so the evidence model's credit and the
+score formula can be measured apart from the check (the check's own errors stay in the
+confusion counts of the plain summary).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -159,6 +165,20 @@ def print_table(rows: list[dict], summary: dict) -> None:
     )
 
 
+@contextlib.contextmanager
+def design_check_bypassed():
+    """Grade as if the not-a-design check accepted the text (measurement only)."""
+    from tools.grader import grade
+
+    saved = grade._design_check, grade.proposes_a_system
+    grade._design_check = lambda *args, **kwargs: (True, "")
+    grade.proposes_a_system = lambda *args, **kwargs: (True, "")
+    try:
+        yield
+    finally:
+        grade._design_check, grade.proposes_a_system = saved
+
+
 def provenance() -> dict:
     """Which grader produced the numbers: the commit, and whether grader files had local edits."""
 
@@ -198,16 +218,23 @@ def main() -> int:
         sets.append(("shared", shared_labels, SHARED))
     else:
         print(f"{SHARED} is absent: grading only the project's own dev texts")
-    rows = []
+    rows, assumed = [], []
     for name, labels_path, base in sets:
         for label in load_labels(labels_path):
             text = read_text(base / label["file"])
             report = grade_design(text, args.level, rubric=rubric, embedder=embedder)
             rows.append({"set": name, **compare(label, report)})
+            if label["is_design"] and not report.is_design:
+                with design_check_bypassed():
+                    report = grade_design(text, args.level, rubric=rubric, embedder=embedder)
+            assumed.append({"set": name, **compare(label, report)})
     summary = summarize([r for r in rows if r["set"] == "own"], args.level)
     summary.update(provenance())
     by_set = {
         name: summarize([r for r in rows if r["set"] == name], args.level) for name, *_ in sets
+    }
+    by_set_assumed = {
+        name: summarize([r for r in assumed if r["set"] == name], args.level) for name, *_ in sets
     }
     if len(sets) > 1:
         by_set["all"] = summarize(rows, args.level)
@@ -219,7 +246,18 @@ def main() -> int:
             f"non-designs taken for designs {result['nondesign_confusion']['nondesign_as_design']}"
             f"/{result['nondesigns']}"
         )
-    payload = {"summary": summary, "by_set": by_set, "files": rows}
+    for name, result in by_set_assumed.items():
+        print(
+            f"[{name}, assuming design] precision {result['credit_precision']:.3f} recall "
+            f"{result['credit_recall']:.3f} spearman {result['spearman_overall_vs_reader']:.3f}"
+        )
+    payload = {
+        "summary": summary,
+        "by_set": by_set,
+        "by_set_assume_design": by_set_assumed,
+        "files": rows,
+        "files_assume_design": [r for r in assumed if r["is_design"]],
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")

@@ -11,6 +11,9 @@ regressions over a handful of features each:
   nearest, nearest negative exemplar, similarity to the criterion's description and to its
   closest concept phrase, and the concept phrases found (a cue, never the decision alone);
   one weight vector shared by all criteria plus a calibrated intercept per criterion;
+- substance, per sentence and shared by its criteria: how many words it has, whether it is a
+  list of short items ("Metrics: AUC, F1, NDCG, MRR, ...": name-dropping, not a plan) and over
+  how many criteria its concept phrases spread (keyword soup touches many at once);
 - design voice, per sentence: whether it reads like part of a proposed system (nearest design
   exemplar versus nearest changelog / tutorial / abstract / explainer exemplar, first-person
   plan wording).
@@ -31,9 +34,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MODEL_PATH = Path(__file__).with_name("evidence_model.npz")
-FORMAT = 2
+FORMAT = 3
 TOP_K = 3
-N_FEATURES = 8
+N_CELL_FEATURES = 8
+N_SENTENCE_FEATURES = 3
+N_FEATURES = N_CELL_FEATURES + N_SENTENCE_FEATURES
+SUBSTANCE_WORDS = 20  # a sentence this long or longer has room to say what and how
+SHORT_ITEM_WORDS = 3  # a comma-separated item this short is a name, not a clause
 
 # "we", "I'd", "our": a candidate proposing a system speaks in the first person or about "the
 # system"; explainers and changelogs rarely do.
@@ -47,17 +54,41 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
+_ITEM_SPLIT = re.compile(r"[,;]|\s(?:and|or)\s")
+_WORDS = re.compile(r"[A-Za-z0-9@%+#.-]+")
+
+
+def sentence_features(texts: list[str], hits: np.ndarray) -> np.ndarray:
+    """(n, N_SENTENCE_FEATURES): substance (words, capped), share of words in a list of short
+    items, and how many
+    criteria the sentence's concept phrases touch. `hits`: (n, C) affirmed phrase counts."""
+    out = np.zeros((len(texts), N_SENTENCE_FEATURES), dtype=np.float32)
+    for i, text in enumerate(texts):
+        words = len(_WORDS.findall(text))
+        items = [len(_WORDS.findall(part)) for part in _ITEM_SPLIT.split(text)]
+        short = [k for k in items if 0 < k <= SHORT_ITEM_WORDS]
+        out[i, 0] = min(words, SUBSTANCE_WORDS) / SUBSTANCE_WORDS
+        # share of the words that sit in a list of three or more short names
+        out[i, 1] = min(sum(short) / max(words, 1), 1.0) if len(short) >= 3 else 0.0
+    if len(texts):
+        touched = (np.asarray(hits) > 0).sum(axis=1)
+        out[:, 2] = np.minimum(np.maximum(touched - 1, 0), 5) / 5.0
+    return out
+
+
 def criterion_features(
     sims: np.ndarray,
     positives: np.ndarray,
     desc: np.ndarray,
     phrase: np.ndarray,
     hits: np.ndarray,
+    sentence: np.ndarray,
 ) -> np.ndarray:
     """(n, C, N_FEATURES) features. `sims`: (n, m) cosine of each sentence with each exemplar (self
     matches already masked out at training time); `positives`: (m, C) bool labels; `desc`,
     `phrase`: (n, C) similarities to each criterion's description and closest phrase; `hits`:
-    (n, C) number of affirmed concept phrases."""
+    (n, C) number of affirmed concept phrases; `sentence`: (n, N_SENTENCE_FEATURES) from
+    `sentence_features`, the same for every criterion of a sentence."""
     n, C = desc.shape
     out = np.zeros((n, C, N_FEATURES), dtype=np.float32)
     for j in range(C):
@@ -76,6 +107,7 @@ def criterion_features(
     # sees how far it falls behind the sentence's best criterion
     out[:, :, 6] = out[:, :, 0] - out[:, :, 0].max(axis=1, keepdims=True)
     out[:, :, 7] = desc - desc.max(axis=1, keepdims=True)
+    out[:, :, N_CELL_FEATURES:] = sentence[:, None, :]
     return out
 
 
@@ -114,6 +146,7 @@ class EvidenceModel:
         desc: np.ndarray,
         phrase: np.ndarray,
         hits: np.ndarray,
+        texts: list[str],
     ) -> np.ndarray:
         """(n, C) probability that each sentence evidences each rubric criterion."""
         n, C = len(vectors), len(criterion_ids)
@@ -124,7 +157,8 @@ class EvidenceModel:
         positives = np.zeros((len(self.exemplars), C), dtype=bool)
         positives[:, known] = self.positives[:, cols[known]]
         sims = vectors @ self.exemplars.T
-        feats = criterion_features(sims, positives, desc, phrase, hits)
+        sentence = sentence_features(texts, hits)
+        feats = criterion_features(sims, positives, desc, phrase, hits, sentence)
         bias = np.where(known, self.bias[np.maximum(cols, 0)], float(np.median(self.bias)))
         return np.round(sigmoid(feats @ self.weights + bias[None, :]), 4)
 
@@ -177,17 +211,33 @@ def load_evidence_model(path: Path = MODEL_PATH) -> EvidenceModel | None:
 MET_PROBABILITY = 0.75
 PARTIAL_PROBABILITY = 0.5
 SAME_STAGE_BONUS = 0.02  # evidence under the criterion's own stage heading is slightly favored
+# "Met" needs a sentence with room to say what and how: a fragment ("A/B test", "NDCG, MAP") or a
+# list of names is at most partial evidence, however sure the classifier is of its topic.
+MET_MIN_WORDS = 8
+MAX_LIST_SHARE = 0.5  # a sentence with half its words in a list of names is a list
+
+
+def substantive(text: str) -> bool:
+    """Whether a sentence can fully evidence a criterion: enough words, not a list of names."""
+    feats = sentence_features([text], np.zeros((1, 1)))[0]
+    return feats[0] * SUBSTANCE_WORDS >= MET_MIN_WORDS and feats[1] < MAX_LIST_SHARE
 
 
 def evidence_probabilities(
-    model: EvidenceModel, vectors: np.ndarray, hits, desc: np.ndarray, sims: np.ndarray, index
+    model: EvidenceModel,
+    vectors: np.ndarray,
+    hits,
+    desc: np.ndarray,
+    sims: np.ndarray,
+    index,
+    texts: list[str],
 ) -> np.ndarray:
     """(n, C) evidence probabilities in rubric order; 0 where negation blocked the cell
-    (`drop_negated` set its similarities to -1)."""
+    (`drop_negated` set its similarities to -1). `texts`: the sentences of `vectors`."""
     ids = [c.id for _, c in index.criteria]
     counts = np.asarray([[len(h) for h in row] for row in hits], dtype=np.float32)
     counts = counts.reshape(len(vectors), len(ids))
-    probs = model.score(vectors, ids, desc, sims, counts)
+    probs = model.score(vectors, ids, desc, sims, counts, texts)
     return np.where(desc <= -1.0, 0.0, probs)
 
 
@@ -206,16 +256,21 @@ def judge_by_meaning(passages, probs: np.ndarray, hits, sims: np.ndarray, criter
     most convincing sentence as the verbatim quote. `criteria` are (stage id, criterion)."""
     from tools.grader.match import Judgement
 
+    full = np.asarray([substantive(p.text) for p in passages], dtype=bool)
     out = {}
     for j, (stage_id, criterion) in enumerate(criteria):
-        best, best_i = -1.0, -1
+        # the most convincing sentence, and the most convincing one that can fully evidence it
+        best = best_full = (-1.0, -1)
         for i, passage in enumerate(passages):
             strength = float(probs[i, j]) + (SAME_STAGE_BONUS if passage.stage == stage_id else 0)
-            if strength > best + 1e-9:  # ties keep the earlier sentence
-                best, best_i = strength, i
+            if strength > best[0] + 1e-9:  # ties keep the earlier sentence
+                best = (strength, i)
+            if full[i] and strength > best_full[0] + 1e-9:
+                best_full = (strength, i)
+        best_i = best[1]
         p = float(probs[best_i, j]) if best_i >= 0 else 0.0
-        if p >= MET_PROBABILITY:
-            status = "met"
+        if best_full[1] >= 0 and float(probs[best_full[1], j]) >= MET_PROBABILITY:
+            status, best_i = "met", best_full[1]
         elif p >= PARTIAL_PROBABILITY:
             status = "partial"
         else:
