@@ -16,10 +16,14 @@ Imports here: standard library, `core.settings` and `progress` only (no typer, n
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import os
 import re
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 # A superset of what cli/terminal.py removes or escapes (C0/C1 controls, DEL, bidi
 # overrides and isolates; every escape sequence starts with one of them): text without
@@ -69,11 +73,54 @@ class _Collect(logging.Handler):
         self.lines.append(self.format(record))
 
 
+# The settings the summary reads (a snapshot holds these; any other attribute is a Fallback).
+_FIELDS = ("database_url", "database_busy_timeout_s", "history_user", "history_window",
+           "rubric_path", "corpus_dir", "store_dir")  # fmt: skip
+_PATHS = ("rubric_path", "corpus_dir", "store_dir")
+
+
+def _settings_key() -> list | None:
+    """Everything `Settings()` reads: MLSD_* variables (any case, as pydantic-settings reads
+    them), OPENAI_BASE_URL (the endpoint warning; the key's value never matters here, so only
+    its presence is kept), the working directory and its `.env`, the code of core/settings.py
+    (the defaults)."""
+    from progress import snapshot
+
+    env = sorted([k, v] for k, v in os.environ.items() if k.upper().startswith("MLSD_"))
+    base_url = [[k, v] for k, v in os.environ.items() if k.upper() == "OPENAI_BASE_URL"]
+    has_key = sorted(k for k in os.environ if k.upper() == "OPENAI_API_KEY")
+    try:
+        dotenv = Path(".env")
+        digest = hashlib.sha256(dotenv.read_bytes()).hexdigest() if dotenv.is_file() else None
+        return [os.getcwd(), env, base_url, has_key, digest,
+                snapshot.code_stamp("core/settings.py")]  # fmt: skip
+    except OSError:
+        return None
+
+
+def _check_store_dir(store_dir: Path) -> None:
+    for part in (store_dir, *store_dir.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise Fallback  # make_settings: "--store ...: is a file" and exit 2
+            return
+
+
 def _settings():
-    """Settings as `cli.common.make_settings` builds them; Fallback where it would stop."""
+    """Settings as `cli.common.make_settings` builds them; Fallback where it would stop.
+    With a snapshot of the same environment (progress.snapshot), the values the summary
+    reads come back without importing pydantic; else `Settings()` runs and is snapshotted."""
+    from progress import snapshot, sqlite_read
+
+    key = _settings_key()
+    copy = snapshot.get("settings", key) if key else None
+    if copy is not None and copy.get("plain"):
+        values = {f: Path(copy[f]) if f in _PATHS else copy[f] for f in _FIELDS}
+        _check_store_dir(values["store_dir"])
+        return SimpleNamespace(**values)
     from pydantic import ValidationError
 
-    from core.endpoint import log_endpoint_from_env_file
+    from core.endpoint import endpoint_origin, log_endpoint_from_env_file
     from core.settings import Settings
 
     try:
@@ -82,12 +129,18 @@ def _settings():
         raise Fallback from None
     if settings.chroma_url is not None:
         raise Fallback  # make_settings checks the URL; progress never uses it
-    for part in (settings.store_dir, *settings.store_dir.parents):
-        if part.exists():
-            if not part.is_dir():
-                raise Fallback  # make_settings: "--store ...: is a file" and exit 2
-            break
+    _check_store_dir(settings.store_dir)
     log_endpoint_from_env_file(settings)
+    # Only a SQLite file URL is kept (a server URL may hold a password; it needs SQLAlchemy
+    # anyway), and only when the start is silent (no endpoint warning to repeat).
+    plain = (
+        sqlite_read.sqlite_file(settings.database_url) is not None
+        and endpoint_origin(settings).source != ".env"
+    )
+    if key:
+        values = {f: str(getattr(settings, f)) if f in _PATHS else getattr(settings, f)
+                  for f in _FIELDS} if plain else {}  # fmt: skip
+        snapshot.put("settings", key, {"plain": plain, **values})
     return settings
 
 

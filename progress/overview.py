@@ -1,8 +1,10 @@
 """One call for what the progress views show: statistics, study plan and review queue.
 
-Reads a SQLite history with the standard library (`sqlite_read`) when it can, so neither
-SQLAlchemy nor pydantic-settings is imported on `mlsd progress`'s way; the SQLAlchemy path
-(`history`, `review`) reads every other database and gives the same summary.
+Reads a SQLite history with the standard library (`sqlite_read`) when it can; the SQLAlchemy
+path (`history`, `review`) reads every other database and gives the same summary. The rubric
+and the worked solutions come as plain objects, from `snapshot` copies when their files and
+the code that validates them are unchanged: a fresh `mlsd progress` then imports neither
+SQLAlchemy nor pydantic.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Literal
 
-from progress import plan, records, sqlite_read, stats
+from progress import plan, records, snapshot, sqlite_read, stats
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -46,6 +48,45 @@ def _rubric(path: str, mtime_ns: int):
     return Rubric.model_validate({**data, "source_path": path})
 
 
+def _stamps(*paths: Path) -> list | None:
+    """The snapshot key part for files and this module (whose code shapes the copies)."""
+    try:
+        return [snapshot.stamp(p) for p in paths] + [snapshot.code_stamp("progress/overview.py")]
+    except OSError:
+        return None
+
+
+def rubric_view(settings: Settings) -> SimpleNamespace | None:
+    """What the summary reads from the rubric as plain objects: `stages` [.id, .name,
+    .criteria [.id, .description, .phrases, .teaches]] and `corpus_dir`. From the snapshot
+    when neither the rubric file nor tools/rubric.py changed, else from the validated model
+    (then stored). None when the rubric cannot be read (one warning line)."""
+    path = Path(settings.rubric_path)
+    key = _stamps(path, snapshot.PROJECT_ROOT / "tools" / "rubric.py")
+    key = key and [str(settings.rubric_path), *key]
+    data = snapshot.get("rubric", key) if key else None
+    if data is None:
+        rubric = load_rubric(settings)
+        if rubric is None:
+            return None
+        data = {
+            "corpus_dir": str(rubric.corpus_dir),
+            "stages": [
+                {"id": s.id, "name": s.name, "criteria": [
+                    {"id": c.id, "description": c.description, "phrases": list(c.phrases),
+                     "teaches": c.teaches} for c in s.criteria]}
+                for s in rubric.stages
+            ],
+        }  # fmt: skip
+        if key:
+            snapshot.put("rubric", key, data)
+    stages = [
+        SimpleNamespace(**{**s, "criteria": [SimpleNamespace(**c) for c in s["criteria"]]})
+        for s in data["stages"]
+    ]
+    return SimpleNamespace(corpus_dir=Path(data["corpus_dir"]), stages=stages)
+
+
 @dataclass
 class Practice:
     """A worked solution as the study plan reads it: id, title, question, stage sections."""
@@ -60,7 +101,20 @@ def load_solutions(settings: Settings) -> list[Practice]:
     """The worked solutions, front matter read with libyaml (the plan needs no more)."""
     folder = Path(settings.corpus_dir) / "solutions"
     files = sorted(folder.glob("*.md")) if folder.is_dir() else []
-    return [_solution(str(f), f.stat().st_mtime_ns) for f in files]
+    key = _stamps(*files, snapshot.PROJECT_ROOT / "tools" / "solutions.py")
+    data = snapshot.get("solutions", key) if key else None
+    if data is not None:
+        return [
+            Practice(
+                d["id"], d["title"], d["question"], [SimpleNamespace(**s) for s in d["sections"]]
+            )
+            for d in data
+        ]
+    solutions = [_solution(str(f), f.stat().st_mtime_ns) for f in files]
+    if key:
+        copies = [{**vars(p), "sections": [vars(s) for s in p.sections]} for p in solutions]
+        snapshot.put("solutions", key, copies)
+    return solutions
 
 
 @lru_cache(maxsize=64)
@@ -118,7 +172,7 @@ def build(
     """`stats.summary` plus "user", "since", "plan" and "review"; HistoryError on a bad DB."""
     window = settings.history_window
     attempts, queue, _ = read_history(settings, since, reader)
-    rubric = load_rubric(settings)
+    rubric = rubric_view(settings)
     out = stats.summary(attempts, rubric, window)
     out["user"] = records.user_of(settings)
     out["since"] = since.isoformat() if since else None
