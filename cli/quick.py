@@ -2,13 +2,15 @@
 
 The summary must come back within a second (issue #18) and typer alone takes a fifth of that
 to import. `answer(argv)` handles exactly the read-only summary: `[-v|--verbose] progress`
-followed only by `--json` and one `--since DATE` (or `--since=DATE`). It reads settings as
-every command does (`core.settings.Settings`: MLSD_* variables, `.env`, defaults) and prints
-what the typer command prints. Anything else returns None and typer runs the command as
-usual: help, other options or commands, a setting or flag that is not valid (typer prints
-the one-line error), text carrying terminal controls (typer's path removes them), a database
-error (typer's path reports it in one line). A fallback repeats a read, never a write. Log
-lines at the level `-v` selects are printed on stderr in `setup_logging`'s format.
+followed only by `--json` and one `--since DATE` (or `--since=DATE`). Settings are those of
+every command (`core.settings.Settings`: MLSD_* variables, `.env`, defaults); after the first
+run in an environment, the few values the summary reads come from a snapshot made for that
+exact environment (progress/snapshot.py), so neither pydantic nor pydantic-settings loads.
+It prints what the typer command prints. Anything else returns None and typer runs the
+command as usual: help, other options or commands, a setting or flag that is not valid (typer
+prints the one-line error), text carrying terminal controls (typer's path removes them), a
+database error (typer's path reports it in one line). A fallback repeats reads; the history
+is never written here. Log lines at the level `-v` selects go to stderr in `setup_logging`'s format.
 
 Imports here: standard library, `core.settings` and `progress` only (no typer, no cli.*).
 """
