@@ -65,11 +65,13 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    from cli.quick import answer  # standard library and the progress reader only
+    args = sys.argv[1:]
+    if "progress" in args[:2]:  # `[-v] progress ...`: other command lines skip this import
+        from cli.quick import answer  # standard library and the progress reader only
 
-    code = answer(sys.argv[1:])
-    if code is not None:
-        raise SystemExit(code)
+        code = answer(args)
+        if code is not None:
+            raise SystemExit(code)
     __getattr__("app")()
 
 
