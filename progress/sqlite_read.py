@@ -69,7 +69,7 @@ def sqlite_file(url: str) -> Path | None:
     path = match.group("path")
     if path == ":memory:" or path.startswith("file:"):
         return None
-    return Path(path).expanduser()
+    return Path(path)  # as SQLAlchemy opens it: relative to the working directory, no ~
 
 
 def bind_time(moment: datetime) -> str:
