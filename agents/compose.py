@@ -12,20 +12,18 @@ numbering the passage (chunk) it is quoted from.
 
 from __future__ import annotations
 
-import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from agents.events import Citation
+from agents.answer_render import Candidate, Composed, render, with_paragraph
 from agents.passages import normalize
-from agents.units import Unit, quotable_units
-from ingest.embeddings import Embedder
+from agents.sentence_vectors import SentenceVectors
+from agents.units import quotable_units
 from tools.bm25 import tokenize
 from tools.search import Hit
+
+__all__ = ["Composed", "SentenceVectors", "chunk_edges", "compose"]
 
 RANK_WEIGHT = 0.2  # passage bonus for the search's first hit (halved for the second, ...)
 MAX_GAP = 0.3  # passages trailing the best by more than this are not quoted
@@ -35,74 +33,53 @@ KEY_TERM_WEIGHT = 0.4  # relevance bonus for holding all of the question's key t
 LEAD_MAX_UNITS = 3  # units quoted from the leading document
 LEAD_MAX_WORDS = 140
 LEAD_DROP = 0.1  # a lead unit may trail the best unit by this much
-PARAGRAPH_MAX_WORDS = 110  # a lead sentence brings its paragraph's next sentences up to this
 MAX_OTHER_SOURCES = 2
 OTHER_DROP = 0.2  # another document's best unit may trail the best unit by this much
 QUESTIONS_PENALTY = 0.15  # relevance taken from a unit made only of questions
 NEW_INFO_MAX_SIM = 0.8  # a unit this similar to one already quoted says nothing new
-ALSO_RELEVANT = "Also relevant:"
 
 Idf = Callable[[str], float]
+Edges = Mapping[str, tuple[bool, bool]]  # chunk id -> (cut at its start, cut at its end)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    unit: Unit
-    hit_index: int  # index into the retrieved hits (0 = best)
-
-    @property
-    def text(self) -> str:
-        return self.unit.plain
-
-
-@dataclass
-class Composed:
-    answer: str
-    citations: list[Citation]
-    sentences: list[tuple[str, int]]  # (unit text, citation n), in answer order
-    considered: list[str] = field(default_factory=list)  # every unit scored for the answer
-
-
-class SentenceVectors:
-    """Embeds sentences with a bounded cache: passages recur across questions."""
-
-    def __init__(self, embedder: Embedder, capacity: int = 20000) -> None:
-        self.embedder = embedder
-        self.capacity = capacity
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            # One sentence per run: the int8 scorer quantizes activations per batch, so a
-            # sentence's vector would depend on its batch mates (cosine ~0.99), and an answer
-            # on what was asked before. 40 words carry a sentence's topic.
-            clipped = [" ".join(t.split()[:40]) for t in missing]
-            vectors = self.embedder.encode(clipped, batch_size=1)
-            with self._lock:
-                for text, vector in zip(missing, vectors):
-                    self._cache[text] = vector
-                while len(self._cache) > self.capacity:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            for t in texts:
-                self._cache.move_to_end(t)
-            return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1))
+def chunk_edges(ids: list[str], metas: list[dict]) -> dict[str, tuple[bool, bool]]:
+    """For every chunk, whether the chunker cut it out of a longer section at its start and
+    at its end: the neighbouring chunk of the same document has the same section. Chunk ids
+    are `source::index::hash` (see `ingest.chunking.chunk_id`)."""
+    by_doc: dict[str, list[tuple[int, str, str]]] = {}
+    for cid, meta in zip(ids, metas):
+        source, _, rest = cid.rpartition("::")[0].rpartition("::")
+        if source and rest.isdigit():
+            by_doc.setdefault(source, []).append((int(rest), str(meta.get("section", "")), cid))
+    edges: dict[str, tuple[bool, bool]] = {}
+    for chunks in by_doc.values():
+        chunks.sort()
+        for n, (index, section, cid) in enumerate(chunks):
+            before = n > 0 and chunks[n - 1][0] == index - 1 and chunks[n - 1][1] == section
+            after = (
+                n + 1 < len(chunks)
+                and chunks[n + 1][0] == index + 1
+                and chunks[n + 1][1] == section
+            )
+            edges[cid] = (before, after)
+    return edges
 
 
 def _leaf(section: str) -> str:
     return section.rsplit(" > ", 1)[-1]
 
 
-def candidates(hits: list[Hit], keep: list[int] | None = None) -> list[Candidate]:
+def candidates(
+    hits: list[Hit], keep: list[int] | None = None, edges: Edges | None = None
+) -> list[Candidate]:
     """Every quotable unit of the hits (or of the `keep` indices); a unit repeated by chunk
-    overlap is kept once."""
+    overlap is kept once. `edges` says which passages the chunker cut mid-section (unknown
+    passages are judged from their text)."""
     seen: set[str] = set()
     out = []
     for i in keep if keep is not None else range(len(hits)):
-        for unit in quotable_units(hits[i].text):
+        cut_start, cut_end = (edges or {}).get(hits[i].chunk_id, (None, None))
+        for unit in quotable_units(hits[i].text, cut_start, cut_end):
             key = normalize(unit.plain)
             if key and key not in seen:
                 seen.add(key)
@@ -157,11 +134,6 @@ def shortlist(cands: list[Candidate], scores: np.ndarray, limit: int) -> list[in
     return sorted(order[:limit])
 
 
-def _doc_order(hit: Hit) -> int:
-    parts = hit.chunk_id.split("::")
-    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
-
-
 def select(
     cands: list[Candidate], relevance: np.ndarray, vecs: np.ndarray, hits: list[Hit]
 ) -> tuple[list[int], list[int]]:
@@ -207,6 +179,7 @@ def compose(
     max_sentences: int = 6,
     idf: Idf | None = None,
     terms_text: str | None = None,
+    edges: Edges | None = None,
 ) -> Composed:
     """The cited extractive answer to a question from its retrieved hits. `terms_text` (the
     new ask of a follow-up) supplies the key terms when it is not the question itself."""
@@ -216,7 +189,7 @@ def compose(
     # Units of a passage far behind the best would lose to the best passage's anyway:
     # not embedding them keeps an answer within its latency budget.
     keep = [i for i in np.argsort(gaps, kind="stable")[:MAX_PASSAGES] if gaps[i] <= MAX_GAP]
-    cands = every = candidates(hits, sorted(int(i) for i in keep))
+    cands = every = candidates(hits, sorted(int(i) for i in keep), edges)
     if not cands:
         return Composed("", [], [])
     terms = key_terms(terms_text or question, idf)
@@ -240,6 +213,7 @@ def compose(
     others = others[: max(0, max_sentences - len(lead))]
     composed = render(hits, lead_units, [cands[i] for i in others])
     composed.considered = [c.unit.plain for c in cands]
+    composed.headings = list(dict.fromkeys(_leaf(hits[c.hit_index].section) for c in cands))
     return composed
 
 
@@ -248,95 +222,3 @@ def _share_of_questions(text: str) -> float:
     what the learner asked; it does not answer it)."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return sum(ln.rstrip().endswith("?") for ln in lines) / max(len(lines), 1)
-
-
-def with_paragraph(lead: list[Candidate], every: list[Candidate]) -> list[Candidate]:
-    """The lead units plus the sentences that follow each lead sentence in its paragraph (then
-    those before it), up to PARAGRAPH_MAX_WORDS: the sentence that names a topic is often
-    followed by the one that answers ("I look for signals of seniority. A strong candidate
-    will ...")."""
-    out = list(lead)
-    have = {(c.hit_index, c.unit.position) for c in out}
-    for c in lead:
-        if c.unit.kind not in ("sentence", "formula"):
-            continue
-        same = [
-            o
-            for o in every
-            if o.hit_index == c.hit_index
-            and o.unit.block == c.unit.block
-            and o.unit.kind in ("sentence", "formula")
-        ]
-        words = len(c.unit.plain.split())
-        after = [o for o in same if o.unit.position > c.unit.position]
-        before = [o for o in reversed(same) if o.unit.position < c.unit.position]
-        for side in (after, before):
-            for o in side:
-                size = len(o.unit.plain.split())
-                if words + size > PARAGRAPH_MAX_WORDS:
-                    break
-                words += size
-                if (o.hit_index, o.unit.position) not in have:
-                    have.add((o.hit_index, o.unit.position))
-                    out.append(o)
-    return out
-
-
-def _reading_order(hits: list[Hit], picked: list[Candidate]) -> list[Candidate]:
-    return sorted(
-        picked, key=lambda c: (_doc_order(hits[c.hit_index]), c.hit_index, c.unit.position)
-    )
-
-
-def _cited(unit: Unit, n: int) -> str:
-    if unit.kind == "table":  # the marker goes in the last cell: the table stays a table
-        head, _, last = unit.text.rpartition("\n")
-        last = re.sub(r"\s*\|\s*$", f" [{n}] |", last)
-        return f"{head}\n{last}" if head else last
-    return f"{unit.text} [{n}]"
-
-
-def render(hits: list[Hit], lead: list[Candidate], others: list[Candidate]) -> Composed:
-    """The answer text: lead units in reading order, then "Also relevant:" and the others."""
-    numbers: dict[int, int] = {}
-    citations: list[Citation] = []
-    sentences: list[tuple[str, int]] = []
-
-    def number(c: Candidate) -> int:
-        if c.hit_index not in numbers:
-            hit = hits[c.hit_index]
-            numbers[c.hit_index] = len(numbers) + 1
-            citations.append(
-                Citation(
-                    n=numbers[c.hit_index],
-                    source=hit.source,
-                    section=hit.section,
-                    chunk_id=hit.chunk_id,
-                    text=hit.text,
-                )
-            )
-        return numbers[c.hit_index]
-
-    def blocks(group: list[Candidate]) -> list[str]:
-        out: list[str] = []
-        last_key = None
-        for c in group:
-            n = number(c)
-            sentences.append((c.unit.plain, n))
-            key = (c.hit_index, c.unit.block, c.unit.kind)
-            text = _cited(c.unit, n)
-            if key == last_key and c.unit.kind in ("sentence", "formula"):
-                out[-1] += " " + text  # sentences of one paragraph stay one paragraph
-            elif key == last_key and c.unit.kind == "item":
-                out[-1] += "\n" + text  # items of one list stay one list
-            else:
-                out.append(text)
-            last_key = key
-        return out
-
-    parts = blocks(_reading_order(hits, lead))
-    if others:
-        parts.append(ALSO_RELEVANT)
-        for c in others:
-            parts += blocks([c])
-    return Composed("\n\n".join(parts), citations, sentences)

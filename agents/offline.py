@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from agents.base import Answered, as_messages, finish, replay, split_turn
-from agents.compose import SentenceVectors, compose
+from agents.compose import SentenceVectors, chunk_edges, compose
 from agents.critique import run_critique
 from agents.events import Event, Final, Message, TextDelta, ToolCall, ToolResult
 from agents.router import FollowUp, Route, about, follow_up, last_topic, route
@@ -35,6 +35,7 @@ class OfflineAgent:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._vectors: SentenceVectors | None = None
+        self._edges: tuple[object, dict] = (None, {})  # (chunk table, its chunk edges)
 
     @property
     def settings(self):
@@ -45,6 +46,13 @@ class OfflineAgent:
         if self._vectors is None:
             self._vectors = SentenceVectors(self._scoring_embedder())
         return self._vectors
+
+    def edges(self) -> dict[str, tuple[bool, bool]]:
+        """Which chunks the chunker cut mid-section (per chunk table, computed once)."""
+        corpus = self.deps.retriever.corpus()
+        if self._edges[0] is not corpus:
+            self._edges = (corpus, chunk_edges(corpus.ids, corpus.metas))
+        return self._edges[1]
 
     def _scoring_embedder(self):
         """The store's model, as its int8 twin when the store uses ONNX: about twice as fast,
@@ -135,11 +143,14 @@ class OfflineAgent:
                 self.settings.answer_max_sentences,
                 idf=self.deps.retriever.corpus().bm25.idf,
                 terms_text=" ".join(found.aspect) if found and found.aspect else None,
+                edges=self.edges(),
             )
             # the best of every unit considered: one chosen for its key terms or its
             # passage's rank may embed less like the question than one left out
             sentences = composed.considered or [sentence for sentence, _ in composed.sentences]
-            scope = check_answer(query_vec, sentences, self.vectors().encode)
+            scope = check_answer(
+                query_vec, sentences, self.vectors().encode, composed.headings, scope
+            )
             scope = IN_SCOPE if on_aspect and sentences else scope
         if not scope.ok or composed is None or not composed.answer:
             log.debug("declined (%s %s): %s", scope.reason, scope.detail, query[:80])

@@ -15,6 +15,17 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from agents.passages import is_instruction_to_ai, split_sentences, strip_hidden
+from agents.unit_text import (
+    clean_inline,
+    dangling_end,
+    ends_sentence,
+    has_formula,
+    is_heading_line,
+    is_table_row,
+    is_title,
+    leans_back,
+    symbols,
+)
 
 UnitKind = Literal["sentence", "formula", "item", "table", "heading"]
 
@@ -22,38 +33,13 @@ MIN_WORDS = 4  # a shorter sentence says nothing on its own
 MAX_ITEM_WORDS = 80  # a list item with its sub-items up to this size is one unit
 MAX_LIST_WORDS = 150  # a list with its lead-in ("Metrics to report:") up to this is one unit
 MAX_LABEL_WORDS = 12  # a parent item this short is repeated as context above its sub-items
-HEADING_MAX_WORDS = 9  # a plain-text line this short without end punctuation is a heading
+
 
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*")
 _LIST_ITEM = re.compile(r"^(?P<indent>\s*)(?:[-*+•·▪◦]|\d{1,3}[.)])\s+(?P<text>.*)$")
 _QUOTE_MARK = re.compile(r"^\s*>\s?")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_END = (".", "!", "?", ".)", '."', ".'", "!)", "?)", ';"')
-# A sentence opening with one of these leans on the one before it ("This lets the
-# interviewer redirect early."): quoted alone it reads as a non sequitur.
-_LEANS_BACK = re.compile(
-    r"^(?:this|these|that|those|it|its|they|their|them|such|both|then|also|however|instead|"
-    r"otherwise|so|thus|therefore|hence)\b",
-    re.IGNORECASE,
-)
-_FORMULA = re.compile(r"(?:\S\s?[=±≈≤≥]\s?\S|\\frac|\$[^$]+\$|\^\{|_\{)")
-_SYMBOL = re.compile(
-    r"(?<![\w-])(?:[A-Za-z](?:_\w+|\^\w+|\u0302)?|[α-ωΑ-Ω]\w?|ŷ|ȳ|\w\u0302)(?![\w-])"
-)
-_NOT_SYMBOLS = {"a", "A", "I", "s", "e", "i"}
 _DEFINES = re.compile(r"^(?:where|here|with|in which|i\.e\.)\b", re.IGNORECASE)
-
-
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"\*\*|__|`|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
-_SPACES = re.compile(r"\s+")
-
-
-def clean_inline(text: str) -> str:
-    """Markdown emphasis, code ticks and links removed; a multiplication sign (`a * b`)
-    kept; whitespace collapsed."""
-    text = _EMPHASIS.sub("", _LINK.sub(r"\1", text))
-    return _SPACES.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)
@@ -78,68 +64,6 @@ class _Item:
 
     def words(self) -> int:
         return len(self.text.split()) + sum(c.words() for c in self.children)
-
-
-_DANGLING = {
-    "a", "an", "the", "of", "to", "for", "with", "by", "in", "on", "and", "or", "as", "than",
-    "from", "into", "over", "between", "such",
-}  # fmt: skip
-
-
-def dangling_end(text: str) -> bool:
-    """Ends on a word that needs a continuation ("the weighted average over bins of", or
-    "10M pairs of ." once markup was stripped from the end)."""
-    words = re.findall(r"[A-Za-z]+", text.rstrip(" .;:,")[-24:])
-    return bool(words) and text.rstrip(" .;:,")[-1:].isalpha() and words[-1].lower() in _DANGLING
-
-
-def leans_back(sentence: str) -> bool:
-    """True when the sentence starts by pointing at what came before ("This means ...")."""
-    return bool(_LEANS_BACK.match(sentence))
-
-
-def has_formula(sentence: str) -> bool:
-    return bool(_FORMULA.search(sentence))
-
-
-def _symbols(sentence: str) -> set[str]:
-    return {s for s in _SYMBOL.findall(sentence) if s not in _NOT_SYMBOLS}
-
-
-def _ends_sentence(text: str) -> bool:
-    return text.rstrip().endswith(_END)
-
-
-def _is_table_row(text: str) -> bool:
-    """`| a | b |`; not a wrapped line that starts with an absolute value (`|x - y|, ...`)."""
-    return text.startswith("|") and (text.endswith("|") or text.count("|") >= 3)
-
-
-def is_title(text: str) -> bool:
-    """Title Case without end punctuation: "Stage 4: Modeling, Metrics, and Training"."""
-    text = text.strip()
-    words = [w.strip("()[],:~\"'") for w in text.split()]
-    long = [w for w in words if len(w) > 3 and w[:1].isalpha()]
-    return (
-        0 < len(words) <= 16
-        and not text.endswith((".", "!", "?", ";", ","))
-        and len(long) >= 2
-        and sum(w[0].isupper() for w in long) >= 0.75 * len(long)
-    )
-
-
-def _is_heading_line(line: str) -> bool:
-    """A plain-text heading: short, capitalised, no end punctuation, no inner colon; or a
-    Title Case line."""
-    text = line.strip()
-    words = text.split()
-    short = (
-        0 < len(words) <= HEADING_MAX_WORDS
-        and text[0].isupper()
-        and not text.endswith((".", "!", "?", ":", ";", ","))
-        and ": " not in text
-    )
-    return short or is_title(text)
 
 
 class _Builder:
@@ -172,9 +96,9 @@ def _paragraph(b: _Builder, lines: list[str], starts_cut: bool, ends_cut: bool) 
         formula_link = prev and (
             (
                 has_formula(" ".join(prev))
-                and (_DEFINES.match(sentence) or _symbols(sentence) & _symbols(" ".join(prev)))
+                and (_DEFINES.match(sentence) or symbols(sentence) & symbols(" ".join(prev)))
             )
-            or (has_formula(sentence) and _symbols(sentence) & _symbols(" ".join(prev)))
+            or (has_formula(sentence) and symbols(sentence) & symbols(" ".join(prev)))
         )
         if prev and (leans_back(sentence) or formula_link):
             prev.append(sentence)
@@ -188,11 +112,11 @@ def _paragraph(b: _Builder, lines: list[str], starts_cut: bool, ends_cut: bool) 
         quotable = len(text.split()) >= MIN_WORDS and not text.endswith(":")
         if j == 0 and cut_first:
             quotable = False
-        if j == len(groups) - 1 and ends_cut and not _ends_sentence(text):
+        if j == len(groups) - 1 and ends_cut and not ends_sentence(text):
             quotable = False
         if dangling_end(text):
             quotable = False
-        if quotable and not _ends_sentence(text):
+        if quotable and not ends_sentence(text):
             text += "."
         kind: UnitKind = "formula" if any(has_formula(s) for s in group) else "sentence"
         b.add(kind, text, text, quotable)
@@ -295,8 +219,40 @@ def _table(b: _Builder, rows: list[str]) -> None:
     b.add("table", "\n".join(lines), plain, has_header and len(cells) >= 2)
 
 
-def passage_units(text: str) -> list[Unit]:
-    """The units of one passage, in reading order (see the module docstring)."""
+def _continues(item_lines: list[str], line: str) -> bool:
+    """Whether an unindented line right after a list item continues it (a lazy markdown wrap):
+    it starts in lower case, or the item stops mid-phrase. Otherwise it is the next paragraph
+    or heading, as in plain-text notes ("- Leaving out rollback plans" / "Wrap up: ...")."""
+    last = item_lines[-1].rstrip()
+    return (
+        not line[:1].isupper()
+        or last.endswith((",", ":", ";", "-", "(", "&", "+", "/"))
+        or dangling_end(last)
+    )
+
+
+def _capitalised_opening(lines: list[str]) -> list[str]:
+    """The lines with the first paragraph line after the headings capitalised."""
+    for n, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or _MD_HEADING.match(line):
+            continue
+        if stripped[0].islower() and not _LIST_ITEM.match(line):
+            at = line.index(stripped[0])
+            return [*lines[:n], line[:at] + stripped[0].upper() + line[at + 1 :], *lines[n + 1 :]]
+        return lines
+    return lines
+
+
+def passage_units(
+    text: str, cut_start: bool | None = None, cut_end: bool | None = None
+) -> list[Unit]:
+    """The units of one passage, in reading order (see the module docstring).
+
+    `cut_start` / `cut_end`: whether the chunker cut the passage out of a longer section at
+    its start / end (None: unknown, judged from the text). A passage that ends where its
+    section ends keeps its last paragraph even without end punctuation (notes often have
+    none); one cut mid-section drops a last paragraph that does not end a sentence."""
     b = _Builder()
     lines = strip_hidden(text).splitlines()
     para: list[str] = []
@@ -304,7 +260,7 @@ def passage_units(text: str) -> list[Unit]:
     table: list[str] = []
     lead: list[Unit | None] = [None]  # the unit of the paragraph right before a list
     first = next((ln for ln in lines if ln.strip()), "")
-    starts_cut = (
+    starts_cut = cut_start is not False and (
         bool(first.strip())
         and not (
             _MD_HEADING.match(first) or _LIST_ITEM.match(first) or first.lstrip().startswith("|")
@@ -313,6 +269,8 @@ def passage_units(text: str) -> list[Unit]:
         and not first.strip()[0].isdigit()
     )
     state = {"starts_cut": starts_cut, "plain_list": False}
+    if cut_start is False:  # a section that opens in lower case ("two-tower inference: ...")
+        lines = _capitalised_opening(lines)
 
     def flush(ends_cut: bool = False) -> None:
         if para:
@@ -334,6 +292,9 @@ def passage_units(text: str) -> list[Unit]:
             table.clear()
             b.next_block()
 
+    # Where headings are marked up (#), a plain line is a heading only in Title Case: notes
+    # put short unpunctuated sentences under their headings ("Re-ranks items by ... (filter)").
+    marked_up = any(_MD_HEADING.match(ln) for ln in lines)
     in_code = False
     after_blank = False
     for raw in lines:
@@ -357,7 +318,7 @@ def passage_units(text: str) -> list[Unit]:
             b.next_block()
             lead[0] = None
             continue
-        if _is_table_row(stripped):
+        if is_table_row(stripped):
             if not table:
                 flush()
             table.append(stripped)
@@ -371,8 +332,11 @@ def passage_units(text: str) -> list[Unit]:
             indent = len(item.group("indent").expandtabs(4))
             items.append((indent, [item.group("text").strip()]))
             continue
-        short = _is_heading_line(stripped)
-        if items and not state["plain_list"] and (line[:1].isspace() or not blank):
+        short = is_heading_line(stripped)
+        wraps = bool(items) and (
+            line[:1].isspace() or (not blank and _continues(items[-1][1], stripped))
+        )
+        if wraps and not state["plain_list"]:
             # a wrapped item continues; after a blank line, the item it is indented under
             indent = len(line) - len(line.lstrip())
             owner = next((it for it in reversed(items) if it[0] < indent), items[-1])
@@ -384,7 +348,8 @@ def passage_units(text: str) -> list[Unit]:
             state["plain_list"] = True
             items.append((0, [stripped]))
             continue
-        if short and (not para or _ends_sentence(para[-1])):
+        heading = short and (not marked_up or is_title(stripped))
+        if heading and (not para or ends_sentence(para[-1])):
             flush()
             b.add("heading", stripped, stripped, False)
             b.next_block()
@@ -393,11 +358,14 @@ def passage_units(text: str) -> list[Unit]:
             flush()
         para.append(stripped)
     if para:
-        flush(ends_cut=True)
+        flush(ends_cut=cut_end is not False)
     flush()
     return [u for u in b.units if u.plain.strip()]
 
 
-def quotable_units(text: str) -> list[Unit]:
+def quotable_units(
+    text: str, cut_start: bool | None = None, cut_end: bool | None = None
+) -> list[Unit]:
     """The units an answer may quote, renumbered in reading order."""
-    return [replace(u, position=i) for i, u in enumerate(passage_units(text)) if u.quotable]
+    units = passage_units(text, cut_start, cut_end)
+    return [replace(u, position=i) for i, u in enumerate(units) if u.quotable]

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from agents.passages import normalize, split_sentences
-from agents.units import dangling_end, is_title, leans_back
+from agents.unit_text import dangling_end, is_title, leans_back
 
 _MARKER = re.compile(r"\s*\[\d+\]")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+•·▪◦]|\d{1,3}[.)])\s+")
