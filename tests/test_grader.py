@@ -705,3 +705,28 @@ def _flag_factor(stage) -> float:
     for flag in stage.red_flag_details:
         factor *= 1.0 - flag.penalty / 100.0
     return factor
+
+
+# -- substance: a list of names or a fragment is at most partial evidence ---------------------
+
+
+def test_substance_features_tell_a_list_of_names_from_a_sentence():
+    import numpy as np
+
+    from tools.grader.evidence import sentence_features, substantive
+
+    listed = "Metrics: AUC, F1, NDCG, MRR, MAP, recall@k, precision@k, log loss."
+    said = "Offline I'd report NDCG@10, because readers only look at the first screen of articles."
+    feats = sentence_features([listed, said, "A/B test"], np.zeros((3, 2)))
+    assert feats[0, 1] > 0.5 and feats[1, 1] == 0.0  # share of words in a list of names
+    assert feats[2, 0] < feats[1, 0]  # a fragment has fewer words to say what and how
+    assert not substantive(listed) and substantive(said) and not substantive("A/B test")
+
+
+def test_a_list_of_names_is_at_most_partial_evidence(grade):
+    base = "For news recommendations we rank articles with a model trained on click data."
+    listed = "Metrics: AUC, F1, NDCG, MRR, MAP, recall@k, precision@k, log loss."
+    said = "Offline I'd report NDCG@10, because readers only look at the first screen of articles."
+    assert criterion(grade(f"{base}\n\n{listed}"), "offline_metrics").status != "met"
+    found = criterion(grade(f"{base}\n\n{said}"), "offline_metrics")
+    assert found.status == "met" and found.evidence == said

@@ -27,6 +27,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +218,7 @@ MET_MIN_WORDS = 8
 MAX_LIST_SHARE = 0.5  # a sentence with half its words in a list of names is a list
 
 
+@lru_cache(maxsize=4096)
 def substantive(text: str) -> bool:
     """Whether a sentence can fully evidence a criterion: enough words, not a list of names."""
     feats = sentence_features([text], np.zeros((1, 1)))[0]
@@ -231,12 +233,16 @@ def evidence_probabilities(
     sims: np.ndarray,
     index,
     texts: list[str],
+    own_counts: list[list[int]] | None = None,
 ) -> np.ndarray:
     """(n, C) evidence probabilities in rubric order; 0 where negation blocked the cell
-    (`drop_negated` set its similarities to -1). `texts`: the sentences of `vectors`."""
+    (`drop_negated` set its similarities to -1). `texts`: the sentences of `vectors`;
+    `own_counts`: concept phrases found in each sentence itself, not in its heading (the model
+    was trained on sentences alone; default: the counts of `hits`)."""
     ids = [c.id for _, c in index.criteria]
-    counts = np.asarray([[len(h) for h in row] for row in hits], dtype=np.float32)
-    counts = counts.reshape(len(vectors), len(ids))
+    if own_counts is None:
+        own_counts = [[len(h) for h in row] for row in hits]
+    counts = np.asarray(own_counts, dtype=np.float32).reshape(len(vectors), len(ids))
     probs = model.score(vectors, ids, desc, sims, counts, texts)
     return np.where(desc <= -1.0, 0.0, probs)
 

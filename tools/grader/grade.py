@@ -130,7 +130,8 @@ def grade_design(
     probs = None
     if model is not None:
         texts = [p.text for p in evidence]
-        probs = evidence_probabilities(model, vectors, hits, desc, sims, index, texts)
+        own = [p.extra["own_phrase_counts"] for p in evidence]
+        probs = evidence_probabilities(model, vectors, hits, desc, sims, index, texts, own)
     judgements = judge_criteria(evidence, hits, desc, sims, index, probs)
     for j in judgements.values():  # a quote that is not verbatim in the design is not evidence
         if j.status != "missing" and (not j.evidence or j.evidence not in design):

@@ -152,10 +152,13 @@ def phrase_hits(passages: list[Passage], index: CriterionIndex) -> list[list[lis
             ]
         titled = by_heading[p.heading]
         spans = negation_spans(p.text)
-        row = []
+        row, own_counts = [], []
         for j, (_, c) in enumerate(index.criteria):
             own = affirmed_phrases(p.norm, c.phrases, spans)
+            own_counts.append(len(own))
             row.append(own + [x for x in titled[j] if x not in own])
+        # the evidence model was trained on sentences without headings: it sees only these
+        p.extra["own_phrase_counts"] = own_counts
         out.append(row)
     return out
 
