@@ -11,12 +11,13 @@ a paper abstract ("we propose", "outperforms state-of-the-art"), a competition w
 
 The decision is a small calibrated logistic regression over document-level features: how much
 of the text evidences rubric criteria and across how many stages (from the evidence
-probabilities the grader already computed), planning / first-person / generic / second-person /
-question voice, genre-marker density, the evidence model's per-sentence design voice, and where
-the document's mean sentence embedding falls between the training designs and non-designs. It
-is trained by `scripts/train_design_check.py` on the documents in
-`eval/datasets/grader_train/docs/` plus the project's corpus and tests/designs (never on the
-judging set in `eval/datasets/grader_dev/`) and shipped as `design_model.npz` next to this file.
+probabilities the grader already computed), planning / first-person / second-person voice,
+genre-marker density, the evidence model's per-sentence design voice, and where the document's
+mean sentence embedding falls between the training designs and non-designs. It is trained by
+`scripts/train_design_check.py` on the documents in `eval/datasets/grader_train/docs/` plus
+the project's corpus and tests/designs (never on the judging set in `eval/datasets/grader_dev/`)
+and shipped as `design_model.npz` next to this file. Retrain it whenever the evidence model
+is retrained: its features read that model's probabilities.
 Pure numpy, deterministic; without the artefact the hand rules of earlier versions decide.
 """
 
@@ -52,6 +53,15 @@ _PLAN = re.compile(
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"\b(we|i|our|my|us|me|i'd|we'd|i'll|we'll|i'm)\b", re.IGNORECASE)
+# Words any ML text uses, design or not: a text without them (a recipe, a match report) is off
+# topic, however planned its voice.
+_ML_VOCABULARY = re.compile(
+    r"\b(models?|train(ing|ed)?|data(set)?s?|labels?|features?|predict(s|ion|ions|ed)?|"
+    r"classif\w*|rank(s|ing|er)?|recommend\w*|metrics?|precision|recall|accuracy|auc|ndcg|"
+    r"embeddings?|llm|gpt|neural|gbdt|xgboost|regression|baseline|a/b|inference|latency|"
+    r"retriev\w*|scor(e|es|ing)|monitor\w*|deploy\w*|forecast\w*|users?|signals?)\b",
+    re.IGNORECASE,
+)
 _SECOND_PERSON = re.compile(r"\b(you|your|you'll|you've|you're)\b", re.IGNORECASE)
 _GENERIC = re.compile(
     r"\b(interviewers?|typically|usually|often|for example|e\.g\.|such as|commonly|"
@@ -95,12 +105,11 @@ FEATURES = (
     "plan_share",
     "first_person_share",
     "second_person_share",
-    "generic_share",
-    "question_share",
+    "ml_vocabulary_share",  # sentences with an ML word ("model", "train", "users", "latency")
     "genre_share",  # the most frequent genre's marked sentences, / sentences
     "design_voice",  # mean of the evidence model's per-sentence design-voice probability
+    "coherence",  # mean pairwise similarity of the sentences: one problem throughout
     "embedding_side",  # cos(mean embedding, design centroid) - cos(.., non-design centroid)
-    "log_sentences",
 )
 
 
@@ -110,6 +119,7 @@ class DesignSignals:
     features: np.ndarray  # (len(FEATURES),) in FEATURES order
     genre: str = ""  # "" or the genre whose markers the text carries most
     mean_vector: np.ndarray | None = None  # unit mean of the sentence embeddings
+    generic_share: float = 0.0  # "typically", "for example": read by the fallback rules only
     probability: float | None = field(default=None)  # filled by proposes_a_system
 
     def as_dict(self) -> dict[str, float]:
@@ -198,11 +208,13 @@ def design_signals(
             f["stage_spread"] = float(np.exp(-(q * np.log(q)).sum())) / n_stages
         f["stage_coverage"] = float((counts > 0).sum()) / n_stages
         f["criteria_met"] = float((probs.max(axis=0) >= MET).mean())
-    f["plan_share"] = _share(_PLAN, texts)
-    f["first_person_share"] = _share(_FIRST_PERSON, texts)
-    f["second_person_share"] = _share(_SECOND_PERSON, texts)
-    f["generic_share"] = _share(_GENERIC, texts)
-    f["question_share"] = sum(1 for t in texts if t.rstrip().endswith("?")) / n
+    # voice is read from statements: an interviewer's questions in a transcript ("What data
+    # would you use?") say nothing about how the candidate speaks
+    statements = [t for t in texts if not t.rstrip().endswith("?")] or texts
+    f["plan_share"] = _share(_PLAN, statements)
+    f["first_person_share"] = _share(_FIRST_PERSON, statements)
+    f["second_person_share"] = _share(_SECOND_PERSON, statements)
+    f["ml_vocabulary_share"] = _share(_ML_VOCABULARY, texts)
     genre, genre_hits = "", 0
     for name, pattern in GENRES.items():
         hits = sum(1 for t in [*texts, *headings] if pattern.search(t))
@@ -212,17 +224,17 @@ def design_signals(
     mean = None
     if vectors is not None and len(vectors):
         mean = vectors.mean(axis=0)
-        mean = mean / (np.linalg.norm(mean) or 1.0)
+        f["coherence"] = float(np.linalg.norm(mean))
+        mean = mean / (f["coherence"] or 1.0)
         f["design_voice"] = _design_voice(vectors, texts)
         if centroids is None:
             model = load_design_model()
             centroids = (model.design_centroid, model.other_centroid) if model else None
         if centroids is not None:
             f["embedding_side"] = float(mean @ centroids[0] - mean @ centroids[1])
-    f["log_sentences"] = float(np.log1p(n))
     features = np.asarray([f[name] for name in FEATURES], dtype=np.float64)
     genre = genre if genre_hits >= GENRE_MIN_SENTENCES else ""
-    return DesignSignals(n, features, genre, mean)
+    return DesignSignals(n, features, genre, mean, _share(_GENERIC, statements))
 
 
 def _design_voice(vectors: np.ndarray, texts: list[str]) -> float:
@@ -258,7 +270,7 @@ def _fallback_rules(signals: DesignSignals) -> tuple[bool, str]:
     if signals.genre and f["genre_share"] >= 0.08:
         return False, f"it reads as {signals.genre}, not a proposed system"
     if f["confident_share"] >= 0.3 and (
-        f["plan_share"] >= 0.15 or (f["stage_spread"] >= 0.5 and f["generic_share"] < 0.075)
+        f["plan_share"] >= 0.15 or (f["stage_spread"] >= 0.5 and signals.generic_share < 0.075)
     ):
         return True, ""
     return False, (
