@@ -47,9 +47,8 @@ class OfflineAgent:
             self._vectors = SentenceVectors(self._scoring_embedder())
         return self._vectors
 
-    def edges(self) -> dict[str, tuple[bool, bool]]:
-        """Which chunks the chunker cut mid-section (per chunk table, computed once)."""
-        corpus = self.deps.retriever.corpus()
+    def edges(self, corpus) -> dict[str, tuple[bool, bool]]:
+        """Which chunks of the chunk table the chunker cut mid-section (computed once)."""
         if self._edges[0] is not corpus:
             self._edges = (corpus, chunk_edges(corpus.ids, corpus.metas))
         return self._edges[1]
@@ -124,12 +123,14 @@ class OfflineAgent:
         # ranks just below the topic's general sections; unit selection then picks it.
         pool = (k or self.settings.top_k) + EXTRA_PASSAGES
         hits = yield from self._search(query, pool, mode)
+        # one look at the chunk table per question: each asks the store whether it changed
+        corpus = self.deps.retriever.corpus()
         query_vec = self.vectors().encode([query])[0]
         composed, note, asked = None, "", query
         if found and found.aspect:
             hits, note, asked = yield from self._aspect_hits(found, history, hits, pool, mode)
             query_vec = self.vectors().encode([asked])[0]
-        scope = self._scope(asked, query_vec, hits)
+        scope = self._scope(asked, query_vec, hits, corpus.bm25)
         # a short follow-up embeds weakly; passages on its aspect were chosen by their headings
         on_aspect = bool(found and hits and about(hits[0], found.aspect, 1))
         if on_aspect and scope.reason == "low_similarity":
@@ -141,9 +142,9 @@ class OfflineAgent:
                 hits,
                 self.vectors(),
                 self.settings.answer_max_sentences,
-                idf=self.deps.retriever.corpus().bm25.idf,
+                idf=corpus.bm25.idf,
                 terms_text=" ".join(found.aspect) if found and found.aspect else None,
-                edges=self.edges(),
+                edges=self.edges(corpus),
             )
             # the best of every unit considered: one chosen for its key terms or its
             # passage's rank may embed less like the question than one left out
@@ -221,7 +222,7 @@ class OfflineAgent:
                     out.append(hit)
         return out[:MAX_ASPECT_SECTIONS]
 
-    def _scope(self, query: str, query_vec, hits: list[Hit]) -> Scope:
+    def _scope(self, query: str, query_vec, hits: list[Hit], bm25) -> Scope:
         dense = [h.dense_score for h in hits if h.dense_score is not None]
         if hits and not dense:  # BM25-only search: ask the dense index for its best cosine
             dense = [score for _, score in self.deps.retriever.dense(query, 1)]
@@ -230,7 +231,7 @@ class OfflineAgent:
             query_vec,
             hits,
             float(max(dense, default=0.0)),
-            self.deps.retriever.corpus().bm25,
+            bm25,
             self.vectors().encode,
             self.settings.answer_min_similarity,
         )

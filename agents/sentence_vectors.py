@@ -13,6 +13,8 @@ import numpy as np
 
 from ingest.embeddings import Embedder
 
+CLIP_WORDS = 40  # a unit's first words carry its topic; the cost of a run grows with its length
+
 
 class SentenceVectors:
     """Embeds sentences with a bounded cache: passages recur across questions."""
@@ -29,8 +31,8 @@ class SentenceVectors:
         if missing:
             # One sentence per run: the int8 scorer quantizes activations per batch, so a
             # sentence's vector would depend on its batch mates (cosine ~0.99), and an answer
-            # on what was asked before. 40 words carry a sentence's topic.
-            clipped = [" ".join(t.split()[:40]) for t in missing]
+            # on what was asked before.
+            clipped = [" ".join(t.split()[:CLIP_WORDS]) for t in missing]
             vectors = self.embedder.encode(clipped, batch_size=1)
             with self._lock:
                 for text, vector in zip(missing, vectors):
