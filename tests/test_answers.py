@@ -95,6 +95,62 @@ def test_plain_text_headings_and_lists_are_recognised():
     assert any(u.kind == "heading" and u.text == "Introduction" for u in units)
 
 
+def test_units_know_where_the_chunker_cut():
+    """A passage that ends where its section ends keeps its unpunctuated last paragraph (notes
+    often have none); one that opens a section in lower case is quoted capitalised."""
+    text = "#### Loss function:\nminimize cross entropy for each positive and sampled negatives"
+    assert quotable_units(text) == []  # unknown edges: the last line may be cut off
+    whole = [u.text for u in quotable_units(text, cut_start=False, cut_end=False)]
+    assert whole == ["Minimize cross entropy for each positive and sampled negatives."]
+    assert quotable_units(text, cut_start=True, cut_end=True) == []
+
+
+def test_chunk_edges_say_which_chunks_continue_their_section():
+    from agents.compose import chunk_edges
+
+    ids = ["a.md::0000::x", "a.md::0001::y", "a.md::0002::z", "b.md::0000::q"]
+    metas = [{"section": "A"}, {"section": "A > B"}, {"section": "A > B"}, {"section": "C"}]
+    assert chunk_edges(ids, metas) == {
+        "a.md::0000::x": (False, False),
+        "a.md::0001::y": (False, True),
+        "a.md::0002::z": (True, False),
+        "b.md::0000::q": (False, False),
+    }
+
+
+def test_lines_after_a_list_and_under_marked_up_headings():
+    plain = (
+        "Common pitfalls to avoid:\n- Jumping into model choice\n- Leaving out rollback plans\n"
+        "Wrap up: think like a systems engineer who understands ML.\n"
+    )
+    texts = [u.text for u in quotable_units(plain)]
+    assert texts[0].splitlines() == [
+        "Common pitfalls to avoid:",
+        "- Jumping into model choice",
+        "- Leaving out rollback plans",
+    ]
+    assert texts[1] == "Wrap up: think like a systems engineer who understands ML."
+    wrapped = "- Game features include:\nurl, genre and price\n"
+    assert [u.plain for u in quotable_units(wrapped)] == [
+        "Game features include: url, genre and price"
+    ]
+    # under a # heading a short sentence without a full stop is text, a Title Case line a heading
+    notes = "### 6.3 Re-Ranking\nRe-ranks items by business criteria (filter, promote)\n"
+    assert [u.kind for u in passage_units(notes)] == ["heading", "sentence"]
+    assert passage_units("### Costs\nServing Costs And Budgets\n")[1].kind == "heading"
+
+
+def test_a_heading_about_the_question_vouches_for_its_units(embedder):
+    from agents.scope import check_answer
+
+    question = embedder.encode(["how do you evaluate a RAG system"])[0]
+    units = ["Retrieval: recall@k and MRR on a labelled set of questions with known chunks."]
+    weak = check_answer(question, units, embedder.encode, headings=["Fees"])
+    vouched = check_answer(question, units, embedder.encode, headings=["Evaluating RAG systems"])
+    assert vouched.ok
+    assert weak.ok or weak.reason == "weak_sentences"
+
+
 # -- the metrics ----------------------------------------------------------------------------------
 def test_answer_has_reference_needs_a_span_or_a_whole_reference_sentence():
     answer = "Split by time so the model never trains on the future. [1] Leave a gap. [1]"
