@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,10 @@ HARD_NEGATIVE_WEIGHT = 3.0
 EXPLAINER_WEIGHT = 0.3
 RIDGE_W = 1e-2  # on the shared weights
 RIDGE_B = 1.0  # per-criterion intercepts shrink toward the shared one
+# Per-criterion deviations from the shared weights (ridge toward 0; off at 0). Held-out
+# document F1 on the training sentences moved little (0.734 off, 0.744 at 2.0), so they stay off:
+# one shared weight vector is simpler and generalizes the same.
+RIDGE_DELTA = float(os.environ.get("GRADER_RIDGE_DELTA", "0"))
 
 
 def parse(paths: list[Path], criterion_ids: set[str]) -> list[dict]:
@@ -59,14 +64,21 @@ def parse(paths: list[Path], criterion_ids: set[str]) -> list[dict]:
 
 
 def fit_logistic(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: np.ndarray, iters: int = 50
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    ridge: np.ndarray,
+    iters: int = 50,
+    offset: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Weighted, ridge-regularized logistic regression by Newton's method (deterministic)."""
+    """Weighted, ridge-regularized logistic regression by Newton's method (deterministic);
+    `offset` is added to every logit (the ridge then shrinks toward the offset model)."""
     from tools.grader.evidence import sigmoid
 
     theta = np.zeros(X.shape[1])
+    base = np.zeros(len(X)) if offset is None else offset
     for _ in range(iters):
-        p = sigmoid(X @ theta)
+        p = sigmoid(base + X @ theta)
         grad = X.T @ (w * (p - y)) + ridge * theta
         H = (X * (w * p * (1 - p))[:, None]).T @ X + np.diag(ridge)
         step = np.linalg.solve(H, grad)
@@ -127,6 +139,19 @@ def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
     ridge = np.r_[np.full(X.shape[1], RIDGE_W), 0.0, np.full(C, RIDGE_B)]
     theta = fit_logistic(Xf, y, weight, ridge)
     weights, bias = theta[: X.shape[1]], theta[X.shape[1]] + theta[X.shape[1] + 1 :]
+    # per criterion, the shared weights plus a deviation shrunk hard toward zero: a criterion
+    # may lean more on its concept phrases or on substance than the others do
+    F = X.shape[1]
+    if RIDGE_DELTA > 0:
+        weights = np.tile(weights, (C, 1))
+        Xc = feats.reshape(-1, C, F)
+        yc, wc = y.reshape(-1, C), weight.reshape(-1, C)
+        for j in range(C):
+            offset = Xc[:, j] @ weights[j] + bias[j]
+            delta = fit_logistic(
+                Xc[:, j], yc[:, j], wc[:, j], np.full(F, RIDGE_DELTA), iters=25, offset=offset
+            )
+            weights[j] += delta
 
     vf = voice_features(sims, voice[keep], texts)[keep]
     vy = voice[keep]
@@ -255,7 +280,8 @@ def main() -> int:
     print(f"{len(rows)} sentences, {len(ids)} criteria")
     print("held-out (5 folds):", held_out(rows, E, ids, desc, phrase, hits))
     Y, voice, weights, bias, voice_weights = train(rows, E, ids, desc, phrase, hits)
-    print("weights", np.round(weights, 2), "voice", np.round(voice_weights, 2))
+    shared = weights if weights.ndim == 1 else weights.mean(axis=0)
+    print("weights", np.round(shared, 2), "voice", np.round(voice_weights, 2))
     if args.check_only:
         return 0
     out = args.out or MODEL_PATH

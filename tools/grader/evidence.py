@@ -130,7 +130,7 @@ class EvidenceModel:
     exemplars: np.ndarray  # (m, d) float32 unit vectors
     positives: np.ndarray  # (m, C) bool
     voice: np.ndarray  # (m,) int8: 1 design, 0 not a design, -1 neither
-    weights: np.ndarray  # (N_FEATURES,) shared criterion-evidence weights
+    weights: np.ndarray  # (N_FEATURES,) shared or (C, N_FEATURES) per-criterion weights
     bias: np.ndarray  # (C,) per-criterion intercepts
     voice_weights: np.ndarray  # (4,) design-voice weights, the last one the intercept
     model_name: str
@@ -161,7 +161,13 @@ class EvidenceModel:
         sentence = sentence_features(texts, hits)
         feats = criterion_features(sims, positives, desc, phrase, hits, sentence)
         bias = np.where(known, self.bias[np.maximum(cols, 0)], float(np.median(self.bias)))
-        return np.round(sigmoid(feats @ self.weights + bias[None, :]), 4)
+        if self.weights.ndim == 1:  # one weight vector shared by every criterion
+            logits = feats @ self.weights
+        else:  # (criteria, features): the shared weights plus a small per-criterion deviation
+            shared = self.weights.mean(axis=0)
+            w = np.where(known[:, None], self.weights[np.maximum(cols, 0)], shared[None, :])
+            logits = np.einsum("ncf,cf->nc", feats, w)
+        return np.round(sigmoid(logits + bias[None, :]), 4)
 
     def voice_score(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
         """(n,) probability that each sentence is part of a proposed design."""

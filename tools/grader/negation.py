@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from tools.grader.text import Passage, find_phrases, normalize, phrase_pattern
+from tools.grader.text import Passage, _anchor, find_phrases, normalize, phrase_pattern
 from tools.rubric import Rubric
 
 Span = tuple[int, int]
@@ -168,6 +168,8 @@ def first_affirmed(norm: str, phrases: list[str], spans: tuple[Span, ...]) -> in
     """Offset of the earliest occurrence of any phrase outside the negated spans, or None."""
     best = None
     for p in phrases:
+        if _anchor(p) not in norm:  # a cheap substring test before the regex (long texts)
+            continue
         for m in phrase_pattern(p).finditer(norm):
             if not _inside(m.start(), spans):
                 if best is None or m.start() < best:
