@@ -55,7 +55,8 @@ print(e.backend, "torch" in sys.modules)
 
 IMPORTS = {
     "python": "pass",
-    "cli (typer, settings)": "import cli.main",
+    # cli.main builds its typer app on first use (cli/quick.py answers `progress` without it)
+    "cli (typer, settings)": "import cli.main, typer; from core.settings import Settings",
     "chromadb": "import chromadb",
     "onnxruntime+tokenizers": "import onnxruntime, tokenizers",
     "torch+sentence_transformers": "import sentence_transformers",
