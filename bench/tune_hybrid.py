@@ -12,8 +12,10 @@ folder is absent is skipped and reported):
   Dev sets split by their `split` field. Relevant: holds a reference context or an answer span
   (their `sources` name whole files, so every chunk of a five-file corpus would count).
 
-Dense and BM25 lists are computed once per question; every setting is then scored offline
-with tools.fusion.fuse, as the Retriever calls it. Criterion: per corpus, the margin of the
+Dense and BM25 lists (and how much of the question the best BM25 chunk holds) are computed
+once per question; every setting is then scored offline with tools.fusion.fuse, as the
+Retriever calls it. Settings: RRF, and convex fusion with a fixed dense share or one that
+follows that coverage (see grid()). Criterion: per corpus, the margin of the
 setting over the best single mode (mean over hit@5, MRR and nDCG@5, tune split). Among the
 settings that keep golden at least at today's RRF (section-level sources, golden tune half),
 the chosen one maximises the minimum margin over corpora (leximin: on a tie, the next worst
@@ -76,6 +78,7 @@ class Row:
     rel: dict[str, int]  # relevance of each candidate chunk
     n_relevant: int
     golden_sources: list[str]  # golden rows: for today's section-level metric
+    coverage: float  # share of the question (IDF-weighted) that the best BM25 chunk holds
 
 
 def golden_split(row: dict) -> str:
@@ -113,13 +116,14 @@ def collect(
         dense = retriever.dense(raw["question"], MAX_DEPTH)
         scores = bm25_scores(raw["question"])
         bm25 = [(corpus.ids[i], s) for i, s in top_of(scores, MAX_DEPTH)]
+        best = corpus.position[bm25[0][0]] if bm25 else None
+        coverage = 0.0 if best is None else corpus.bm25.coverage(raw["question"], best)
         candidates = {cid for cid, _ in dense + bm25}
         pos = corpus.position
         rel = {c: relevance([chunks[pos[c]]], sources, contexts)[0] for c in candidates if c in pos}
         split = golden_split(raw) if name == "golden" else raw.get("split", "test")
-        rows.append(
-            Row(split, dense, bm25, scores, rel, count_relevant(chunks, sources, contexts), sources)
-        )
+        n_relevant = count_relevant(chunks, sources, contexts)
+        rows.append(Row(split, dense, bm25, scores, rel, n_relevant, sources, coverage))
     info = {
         "folder": str(folder),
         "chunks": len(corpus.ids),
@@ -140,7 +144,8 @@ def ranker(params: FusionParams | None, depth: int, mode: str = "hybrid"):
         def bm25_of(cid: str) -> float:
             return float(row.bm25_all[corpus.position[cid]])
 
-        return [c for c, _ in fuse(row.dense[:depth], row.bm25[:depth], params, bm25_of)[:K]]
+        fused = fuse(row.dense[:depth], row.bm25[:depth], params, bm25_of, row.coverage)
+        return [c for c, _ in fused[:K]]
 
     return rank
 
@@ -170,12 +175,18 @@ def golden_section_level(rows: list[Row], rank, corpus, chunks) -> dict[str, flo
 
 
 def grid() -> list[tuple[FusionParams, int]]:
-    """Convex settings (gate off: chosen afterwards) and RRF settings, with their depth."""
+    """Convex settings (gate off: chosen afterwards) and RRF settings, with their depth.
+
+    Convex: a fixed dense share, or one that rises from `alpha` (the best BM25 chunk holds the
+    whole query) to `alpha_uncovered` (it holds none of it)."""
     out = []
-    for norm, alpha, depth in itertools.product(
-        ("minmax", "zscore"), (0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7), (20, 50, 100)
+    alphas = (0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
+    for norm, alpha, uncovered, depth in itertools.product(
+        ("minmax", "zscore"), alphas, (None, 0.4, 0.5, 0.6, 0.7, 0.8), (20, 50, 100)
     ):
-        out.append((FusionParams("convex", alpha, norm), depth))
+        if uncovered is None or uncovered > alpha:
+            params = FusionParams("convex", alpha, alpha_uncovered=uncovered, norm=norm)
+            out.append((params, depth))
     for rrf_k, wd, depth in itertools.product((5, 20, 40, 60), (0.5, 1.0, 2.0), (20, 50)):
         out.append((FusionParams("rrf", rrf_k=rrf_k, rrf_dense_weight=wd), depth))
     return out

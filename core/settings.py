@@ -66,11 +66,15 @@ class Settings(BaseSettings):
     retrieval_mode: RetrievalMode = "hybrid"
     # Hybrid fusion (tools/fusion.py), chosen by bench/tune_hybrid.py on three corpora (golden,
     # seed articles, note designs) by the worst corpus's gain over the best single mode, tune
-    # splits: convex min-max, dense share 0.3, 50 candidates; the gate's pinned chunk was
+    # splits: convex min-max, dense share 0.35 when the best BM25 chunk holds the whole query
+    # rising to 0.7 when it holds none of it, 100 candidates; the gate's pinned chunk was
     # relevant every time it fired at 2.0 (bench/results/hybrid_tuning.json).
     hybrid_fusion: Literal["convex", "rrf"] = "convex"
-    hybrid_depth: int = 50  # candidates taken from each list before fusion
-    hybrid_alpha: float = 0.3  # convex: the dense share of the fused score
+    hybrid_depth: int = 100  # candidates taken from each list before fusion
+    hybrid_alpha: float = 0.35  # convex: the dense share of the fused score
+    # convex: the dense share when the best BM25 chunk holds none of the query's words (IDF-
+    # weighted); it falls linearly to hybrid_alpha at full coverage (equal: a fixed share)
+    hybrid_alpha_uncovered: float | None = 0.7
     hybrid_norm: Literal["minmax", "zscore"] = "minmax"  # convex: per-list score scaling
     hybrid_gate_ratio: float = 2.0  # best BM25 >= this x second best: ranked first (0: off)
     hybrid_rrf_k: int = 40  # rrf only (tuned on the golden set: k=40, equal weights)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.fusion import FusionParams, fuse, gated, normalise, rrf
+from tools.bm25 import BM25Index
+from tools.fusion import FusionParams, dense_share, fuse, gated, normalise, rrf
 
 FLAT_DENSE = [("a", 0.16), ("b", 0.15), ("c", 0.14), ("d", 0.13), ("rare", 0.11)]
 STANDOUT_BM25 = [("rare", 7.77), ("b", 3.1), ("a", 2.9), ("c", 2.0)]
@@ -80,6 +81,47 @@ def test_normalise_maps_a_flat_list_to_zero_and_rrf_stays_available():
     assert top == ("a", pytest.approx(1 / 41 + 1 / 43))
 
 
+def test_coverage_is_the_idf_weighted_share_of_query_words_a_chunk_holds():
+    index = BM25Index(
+        [
+            "feature store for online serving",
+            "feature pipelines and backfills",
+            "feature drift alerts",
+            "online serving latency budget",
+        ]
+    )
+    assert index.coverage("feature store", 0) == pytest.approx(1.0)
+    assert index.coverage("the feature store", 0) == pytest.approx(1.0)  # stopwords ignored
+    # "backfill" is rarer than "feature": holding it covers more of the query
+    assert index.coverage("feature backfills", 1) == pytest.approx(1.0)
+    assert index.coverage("feature backfills", 0) < 0.5 < index.coverage("backfills feature", 1)
+    partial = index.coverage("feature store", 2)
+    assert 0.0 < partial < 0.5  # holds "feature" (in 3 chunks), not "store" (in 1)
+    assert index.coverage("zebra store", 0) < index.coverage("serving store", 0)  # unknown word
+    assert index.coverage("the of and", 0) == 0.0  # nothing to cover
+    assert index.coverage("feature store", 3) == 0.0
+
+
+def test_dense_share_moves_from_alpha_uncovered_to_alpha_with_coverage():
+    fixed = FusionParams(alpha=0.35)
+    assert dense_share(fixed, 0.0) == dense_share(fixed, None) == 0.35
+    adaptive = FusionParams(alpha=0.35, alpha_uncovered=0.7)
+    assert dense_share(adaptive, 1.0) == pytest.approx(0.35)
+    assert dense_share(adaptive, 0.0) == pytest.approx(0.7)
+    assert dense_share(adaptive, 0.5) == pytest.approx(0.525)
+    assert dense_share(adaptive, None) == 0.35  # no coverage given: the fixed share
+    assert dense_share(adaptive, 1.7) == pytest.approx(0.35)  # clamped
+
+
+def test_low_coverage_lets_meaning_decide_and_full_coverage_lets_words_decide():
+    dense = [("paraphrase", 0.70), ("keyword", 0.40), ("other", 0.30)]
+    bm25 = [("keyword", 6.0), ("paraphrase", 3.0), ("other", 1.0)]
+    params = FusionParams(alpha=0.35, alpha_uncovered=0.7, gate_ratio=0.0)
+    assert fuse(dense, bm25, params, coverage=1.0)[0][0] == "keyword"
+    assert fuse(dense, bm25, params, coverage=0.1)[0][0] == "paraphrase"
+    assert fuse(dense, bm25, params) == fuse(dense, bm25, FusionParams(alpha=0.35, gate_ratio=0))
+
+
 # -- a small real store: one passage holds a rare phrase -------------------------------------
 FILLER = [
     "Recommendation systems rank items for each user from many candidate signals.",
@@ -136,6 +178,32 @@ def test_rrf_setting_switches_the_fusion(small_store, embedder):
         retriever.bm25(query, depth),
         FusionParams.from_settings(settings),
     )
+    assert [(h.chunk_id, h.score) for h in hits] == [
+        (cid, pytest.approx(score, abs=1e-6)) for cid, score in expected[:3]
+    ]
+
+
+def test_hybrid_dense_share_follows_the_query_coverage_of_the_best_bm25_chunk(
+    small_store, embedder
+):
+    from tools.search import Retriever
+
+    settings = small_store.model_copy(update={"hybrid_alpha_uncovered": 0.7, "hybrid_alpha": 0.35})
+    retriever = Retriever(settings, embedder=embedder)
+    query, depth = "towers of nearest neighbours for users", settings.hybrid_depth
+    corpus = retriever.corpus()
+    bm25 = retriever.bm25(query, depth, corpus)
+    coverage = corpus.bm25.coverage(query, corpus.position[bm25[0][0]])
+    assert 0.0 < coverage < 1.0
+    scores = corpus.bm25.scores(query)
+    expected = fuse(
+        retriever.dense(query, depth),
+        bm25,
+        FusionParams.from_settings(settings),
+        lambda cid: float(scores[corpus.position[cid]]),
+        coverage,
+    )
+    hits = retriever.search(query, k=3)
     assert [(h.chunk_id, h.score) for h in hits] == [
         (cid, pytest.approx(score, abs=1e-6)) for cid, score in expected[:3]
     ]

@@ -156,6 +156,20 @@ class BM25Index:
         df = 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])  # the row's length
         return float(_idf(self.n_docs, df))
 
+    def coverage(self, query: str, doc: int) -> float:
+        """Share of the query's distinct words, weighted by IDF, that document `doc` holds
+        (0..1; a word no document uses weighs the most and is never covered)."""
+        total = held = 0.0
+        for tok in dict.fromkeys(tokenize(query)):
+            weight = self.idf(tok)
+            total += weight
+            i = self.vocab.get(tok)
+            if i is not None:  # a row's documents are sorted: binary search
+                row = self.indices[int(self.indptr[i]) : int(self.indptr[i + 1])]
+                at = int(np.searchsorted(row, doc))
+                held += weight if at < len(row) and int(row[at]) == doc else 0.0
+        return held / total if total > 0 else 0.0
+
     def scores(self, query: str) -> np.ndarray:
         """Each document's BM25 score for the query (a repeated query word counts again)."""
         out = np.zeros(self.n_docs, dtype=np.float32)

@@ -8,6 +8,11 @@ from the BM25 list gets its exact BM25 score when the caller can look it up (the
 can), else the list's lowest score. The BM25 gate: when the best BM25 score is at least
 `gate_ratio` times the second best, that chunk is ranked first whatever a flat dense list
 says (a rare exact phrase is the strongest evidence a query can give).
+The dense share can follow how much of the query BM25 found (`alpha_uncovered`): with
+`coverage` the IDF-weighted share of the query's words that the best BM25 chunk holds, the
+share is `alpha` at full coverage and `alpha_uncovered` at none, linear between. A learner
+who uses the material's own terms gets mostly lexical ranking; a paraphrase whose words the
+text lacks leans on meaning.
 `rrf` is weighted reciprocal rank fusion (scores thrown away), kept for comparison.
 """
 
@@ -26,7 +31,8 @@ Normalisation = Literal["minmax", "zscore"]
 @dataclass(frozen=True)
 class FusionParams:
     method: FusionMethod = "convex"
-    alpha: float = 0.35  # convex: the dense list's share
+    alpha: float = 0.35  # convex: the dense list's share (at full query coverage)
+    alpha_uncovered: float | None = None  # the share at zero coverage; None: always `alpha`
     norm: Normalisation = "minmax"
     gate_ratio: float = 0.0  # 0 turns the BM25 gate off
     rrf_k: int = 40
@@ -39,6 +45,7 @@ class FusionParams:
         return cls(
             method=settings.hybrid_fusion,
             alpha=settings.hybrid_alpha,
+            alpha_uncovered=settings.hybrid_alpha_uncovered,
             norm=settings.hybrid_norm,
             gate_ratio=settings.hybrid_gate_ratio,
             rrf_k=settings.hybrid_rrf_k,
@@ -64,8 +71,11 @@ def fuse(
     bm25: Ranked,
     params: FusionParams,
     bm25_of: Callable[[str], float] | None = None,
+    coverage: float | None = None,
 ) -> Ranked:
-    """Fused (chunk id, score), best first; ties broken by chunk id, so runs repeat exactly."""
+    """Fused (chunk id, score), best first; ties broken by chunk id, so runs repeat exactly.
+
+    `coverage`: the share of the query the best BM25 chunk holds (BM25Index.coverage)."""
     if params.method == "rrf":
         return rrf(dense, bm25, params)
     candidates = list(dict.fromkeys([cid for cid, _ in dense] + [cid for cid, _ in bm25]))
@@ -82,15 +92,23 @@ def fuse(
 
     dense_norm = normalise([dense_map.get(c, dense_floor) for c in candidates], params.norm)
     bm25_norm = normalise([lexical(c) for c in candidates], params.norm)
+    alpha = dense_share(params, coverage)
     fused = {
-        cid: params.alpha * d + (1.0 - params.alpha) * b
-        for cid, d, b in zip(candidates, dense_norm, bm25_norm)
+        cid: alpha * d + (1.0 - alpha) * b for cid, d, b in zip(candidates, dense_norm, bm25_norm)
     }
     ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
     pinned = gated(bm25, params.gate_ratio)
     if pinned is not None and ranked[0][0] != pinned:
         ranked = [(pinned, ranked[0][1])] + [item for item in ranked if item[0] != pinned]
     return ranked
+
+
+def dense_share(params: FusionParams, coverage: float | None) -> float:
+    """`alpha`, or between `alpha_uncovered` (coverage 0) and `alpha` (coverage 1)."""
+    if params.alpha_uncovered is None or coverage is None:
+        return params.alpha
+    covered = min(max(coverage, 0.0), 1.0)
+    return params.alpha_uncovered + (params.alpha - params.alpha_uncovered) * covered
 
 
 def gated(bm25: Ranked, ratio: float) -> str | None:

@@ -206,7 +206,11 @@ class Retriever:
                 return 0.0 if pos is None else float(scores[pos])
 
             params = FusionParams.from_settings(self.settings)
-            ranked = fuse(dense_list, bm25_list, params, bm25_of)[:k]
+            coverage = None
+            if params.alpha_uncovered is not None:  # how much of the query BM25's best holds
+                best = corpus.position[bm25_list[0][0]] if bm25_list else None
+                coverage = 0.0 if best is None else corpus.bm25.coverage(query, best)
+            ranked = fuse(dense_list, bm25_list, params, bm25_of, coverage)[:k]
             dense = dict(dense_list)
             lexical = {cid: bm25_of(cid) for cid, _ in ranked}
         hits = []
