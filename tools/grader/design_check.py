@@ -108,7 +108,7 @@ FEATURES = (
     "ml_vocabulary_share",  # sentences with an ML word ("model", "train", "users", "latency")
     "genre_share",  # the most frequent genre's marked sentences, / sentences
     "design_voice",  # mean of the evidence model's per-sentence design-voice probability
-    "coherence",  # mean pairwise similarity of the sentences: one problem throughout
+    "coherence",  # mean cosine between two different sentences: one problem throughout
     "embedding_side",  # cos(mean embedding, design centroid) - cos(.., non-design centroid)
 )
 
@@ -224,8 +224,12 @@ def design_signals(
     mean = None
     if vectors is not None and len(vectors):
         mean = vectors.mean(axis=0)
-        f["coherence"] = float(np.linalg.norm(mean))
-        mean = mean / (f["coherence"] or 1.0)
+        norm = float(np.linalg.norm(mean))
+        # mean cosine between two different sentences (|mean|^2 also counts each sentence
+        # with itself, which would make every short text look coherent)
+        k = len(vectors)
+        f["coherence"] = (k * norm**2 - 1.0) / (k - 1) if k > 1 else 1.0
+        mean = mean / (norm or 1.0)
         f["design_voice"] = _design_voice(vectors, texts)
         if centroids is None:
             model = load_design_model()
