@@ -7,10 +7,10 @@ On 2 shared cores the load changes from minute to minute, so two bench_scale run
 minutes apart are not comparable. Here one 10k-chunk store (bench/bench_scale.py's synthetic
 corpus and stand-in embedder) is searched by bench_scale's own search child from each tree in
 turn, `rounds` times, and the medians over rounds of each percentile are compared.
-`fusion_step` times, in one process, only what this change adds after the dense query
-(which is the same call at the same depth): base's BM25 top list + RRF against this tree's
-full BM25 scores + top list + convex fusion, at the same chunk count; the noise of Chroma and
-the encoder on shared cores does not enter it.
+`fusion_step` times, in one process, what each tree does after the dense query: base's
+BM25 top list + RRF against this tree's full BM25 scores + top list + query coverage +
+convex fusion, at the same chunk count; the noise of Chroma and the encoder on shared cores
+does not enter it (the dense query's depth does differ: see `hybrid_depth`).
 Writes bench/results/fusion_latency.json.
 """
 
@@ -75,7 +75,8 @@ def fusion_step(base: Path, n_chunks: int, queries: list[str], repeats: int = 5)
     def new_step(q: str) -> None:
         scores = new_index.scores(q)
         bm25 = [(ids[i], sc) for i, sc in top_of(scores, depth)]
-        fuse(dense[q], bm25, params, lambda cid: float(scores[position[cid]]))
+        coverage = new_index.coverage(q, position[bm25[0][0]]) if bm25 else 0.0
+        fuse(dense[q], bm25, params, lambda cid: float(scores[position[cid]]), coverage)
 
     out: dict = {}
     for name, step in (("base_bm25_rrf", old_step), ("this_bm25_convex", new_step)):
