@@ -361,8 +361,13 @@ def _settings_snapshot(deps, modes, k, llm, repeats, answerer) -> dict[str, Any]
         "collection": s.collection,
         "embed_model": model_label(s.embed_model),
         "embed_backend": s.embed_backend,
-        "hybrid": {
+        "hybrid": {  # every fusion setting, so two reports say whether retrieval changed
+            "fusion": s.hybrid_fusion,
             "depth": s.hybrid_depth,
+            "alpha": s.hybrid_alpha,
+            "alpha_uncovered": s.hybrid_alpha_uncovered,
+            "norm": s.hybrid_norm,
+            "gate_ratio": s.hybrid_gate_ratio,
             "rrf_k": s.hybrid_rrf_k,
             "dense_weight": s.hybrid_dense_weight,
             "bm25_weight": s.hybrid_bm25_weight,

@@ -71,6 +71,12 @@ def test_offline_run_writes_parseable_reports(corpus_deps, tmp_path):
     )
     assert [b.line for b in report.bad_lines] == [5, 6]
     assert report.settings["answerer"] == "offline-agent"
+    fusion = report.settings["hybrid"]  # the report says which fusion produced its numbers
+    assert (fusion["fusion"], fusion["alpha"], fusion["depth"]) == (
+        corpus_deps.settings.hybrid_fusion,
+        corpus_deps.settings.hybrid_alpha,
+        corpus_deps.settings.hybrid_depth,
+    )
     rows_done = [c for c in calls if not c[2].startswith(PHASE)]
     assert rows_done[-1][:2] == (8, 8) and len(rows_done) == 8  # 4 valid rows x 2 modes
     phases = [c[2][len(PHASE) :] for c in calls if c[2].startswith(PHASE)]
