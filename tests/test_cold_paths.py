@@ -183,8 +183,11 @@ def test_search_output_is_the_eager_clis(corpus_settings):
     lazy_hits, eager_hits = json.loads(lazy_json), json.loads(eager_json)
     assert len(lazy_hits) == 5
     assert [h["chunk_id"] for h in lazy_hits] == [h["chunk_id"] for h in eager_hits]
+    # Chroma's HNSW top-100 differs in its tail between processes (the query vector does not),
+    # and the dense min-max floor comes from that tail: fused scores move by ~2e-4 run to run.
     for got, want in zip(lazy_hits, eager_hits):
-        assert got["score"] == pytest.approx(want["score"], abs=1e-4)
+        assert got["score"] == pytest.approx(want["score"], abs=2e-3)
+        assert got["dense_score"] == pytest.approx(want["dense_score"], abs=1e-5)
     assert lazy_text.splitlines()[0] == eager_text.splitlines()[0] == f"# {query}"
 
 
