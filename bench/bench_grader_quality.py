@@ -204,14 +204,11 @@ def main() -> int:
 
     settings = Settings()
     apply_offline_env(settings.embed_model)
-    from ingest.embeddings import load_embedder
+    from tools.deps import Deps
     from tools.grader import grade_design
-    from tools.rubric import load_rubric
 
-    embedder = load_embedder(
-        settings.embed_model, settings.embed_backend, str(settings.model_cache_dir)
-    )
-    rubric = load_rubric(settings.rubric_path)
+    deps = Deps(settings)  # the embedder and rubric every command loads
+    embedder, rubric = deps.embedder, deps.rubric
     sets = [("own", args.labels, args.labels.parent)]
     shared_labels = args.labels.parent / "labels_shared.jsonl"
     if SHARED.is_dir() and shared_labels.is_file():

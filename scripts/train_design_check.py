@@ -175,14 +175,11 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings()
     apply_offline_env(settings.embed_model)
-    from ingest.embeddings import load_embedder
+    from tools.deps import Deps
     from tools.grader.design_check import FEATURES, FORMAT, MODEL_PATH, design_signals
-    from tools.rubric import load_rubric
 
-    embedder = load_embedder(
-        settings.embed_model, settings.embed_backend, str(settings.model_cache_dir)
-    )
-    rubric = load_rubric(settings.rubric_path)
+    deps = Deps(settings)  # the embedder and rubric every command loads
+    embedder, rubric = deps.embedder, deps.rubric
     docs = training_documents()
     cache = {}
     if args.inputs_cache and args.inputs_cache.is_file():

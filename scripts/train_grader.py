@@ -261,14 +261,11 @@ def main() -> int:
 
     settings = Settings()
     apply_offline_env(settings.embed_model)
-    from ingest.embeddings import load_embedder
+    from tools.deps import Deps
     from tools.grader.evidence import FORMAT, MODEL_PATH
-    from tools.rubric import load_rubric
 
-    embedder = load_embedder(
-        settings.embed_model, settings.embed_backend, str(settings.model_cache_dir)
-    )
-    rubric = load_rubric(settings.rubric_path)
+    deps = Deps(settings)  # the embedder and rubric every command loads
+    embedder, rubric = deps.embedder, deps.rubric
     all_ids = {c.id for s in rubric.stages for c in s.criteria}
     rows = parse(sorted(DATA.glob("*.txt")), all_ids)
     texts = [r["text"] for r in rows]
