@@ -9,8 +9,10 @@ with the project's grader at one level and compares it with the labels:
 - the non-design confusion (is_design predicted vs label), and whether rejected texts score 0;
 - problem-type accuracy and n/a agreement when the grader reports them.
 
-When ../shared exists, the public note-style designs and blog posts there are graded too, with the
-labels in labels_shared.jsonl (reported as a separate set; the texts stay outside the project).
+labels_fresh.jsonl (the fresh/ folder: written blind, without seeing the grader or its training
+data) is reported as its own set. When ../shared exists, the public note-style designs, blog
+posts and interview-advice articles there are graded too, with the labels in labels_shared.jsonl
+(reported as a separate set; the texts stay outside the project).
 
 These labels are for judging only: never train or tune the grader on them (see the README next
 to them). Usage: python bench/bench_grader_quality.py [--level senior] [--out PATH]
@@ -210,6 +212,9 @@ def main() -> int:
     deps = Deps(settings)  # the embedder and rubric every command loads
     embedder, rubric = deps.embedder, deps.rubric
     sets = [("own", args.labels, args.labels.parent)]
+    fresh_labels = args.labels.parent / "labels_fresh.jsonl"
+    if fresh_labels.is_file():  # written blind, without seeing the grader: the honest check
+        sets.append(("fresh", fresh_labels, args.labels.parent))
     shared_labels = args.labels.parent / "labels_shared.jsonl"
     if SHARED.is_dir() and shared_labels.is_file():
         sets.append(("shared", shared_labels, SHARED))
