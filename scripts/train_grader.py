@@ -35,21 +35,42 @@ RIDGE_B = 1.0  # per-criterion intercepts shrink toward the shared one
 # document F1 on the training sentences moved little (0.734 off, 0.744 at 2.0), so they stay off:
 # one shared weight vector is simpler and generalizes the same.
 RIDGE_DELTA = float(os.environ.get("GRADER_RIDGE_DELTA", "0"))
+# Ablation: read every training line alone, ignoring `> Heading` lines (compare held-out).
+NO_CONTEXT = os.environ.get("GRADER_NO_CONTEXT", "") == "1"
+# Ridge of the per-criterion linear probes on embeddings (evidence.fit_probes), chosen by the
+# held-out folds below; GRADER_PROBE_RIDGE=0 leaves the probes out (ablation).
+PROBE_RIDGE = float(os.environ.get("GRADER_PROBE_RIDGE", "1"))
+INNER_FOLDS = 5
 
 
 def parse(paths: list[Path], criterion_ids: set[str]) -> list[dict]:
-    """Sentences with their labels; identical sentences are merged (labels united)."""
+    """Sentences with their labels; identical sentences are merged (labels united). A line
+    `> Heading` puts the labelled lines after it, up to the next blank line, under that
+    heading: `text` is what the model reads (`evidence.in_context`), `sentence` the line."""
+    from tools.grader.evidence import in_context
+
     rows: dict[str, dict] = {}
     for path in paths:
+        heading = ""
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             line = line.strip()
-            if not line or line.startswith("#"):
+            if not line:
+                heading = ""
                 continue
-            label, sep, text = line.partition("|")
-            label, text = label.strip(), text.strip()
-            if not sep or not text:
+            if line.startswith(">"):
+                heading = line[1:].strip()
+                continue
+            if line.startswith("#"):
+                continue
+            label, sep, sentence = line.partition("|")
+            label, sentence = label.strip(), sentence.strip()
+            if not sep or not sentence:
                 raise SystemExit(f"{path.name}:{n}: expected 'LABEL | sentence'")
-            row = rows.setdefault(text, {"text": text, "pos": set(), "hard": set(), "voice": 1})
+            text = in_context(sentence, "" if NO_CONTEXT else heading)
+            row = rows.setdefault(
+                text, {"text": text, "sentence": sentence, "pos": set(), "hard": set(), "voice": 1}
+            )
+            row["headed"] = bool(heading)
             if label == "x":
                 row["voice"] = 0
             elif label == "-":
@@ -89,7 +110,8 @@ def fit_logistic(
 
 
 def cue_matrices(texts, vectors, rubric, embedder):
-    """desc, phrase similarities and affirmed phrase counts, (m, C) each, rubric order."""
+    """desc, phrase similarities (of `vectors`) and affirmed phrase counts (in `texts`, the
+    sentences themselves, as the grader counts them), (m, C) each, rubric order."""
     from tools.grader.match import criterion_index
     from tools.grader.negation import affirmed_phrases, negation_spans
     from tools.grader.text import normalize
@@ -107,7 +129,13 @@ def cue_matrices(texts, vectors, rubric, embedder):
 
 def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
     """Fit both regressions. `exemplar_mask` limits the exemplars (for held-out folds)."""
-    from tools.grader.evidence import criterion_features, sentence_features, voice_features
+    from tools.grader.evidence import (
+        criterion_features,
+        fit_probes,
+        probe_scores,
+        sentence_features,
+        voice_features,
+    )
 
     m, C = len(rows), len(ids)
     col = {c: j for j, c in enumerate(ids)}
@@ -124,9 +152,22 @@ def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
     # leave-one-out: a sentence never sees itself as an exemplar
     idx = np.flatnonzero(keep)
     sims[idx, np.arange(len(idx))] = -1.0
-    texts = [r["text"] for r in rows]
+    texts = [r["sentence"] for r in rows]
     sentence = sentence_features(texts, hits)
-    feats = criterion_features(sims, Y[keep], desc, phrase, hits, sentence)[keep]
+    probe, probes = None, (None, None)
+    if PROBE_RIDGE > 0:
+        # the combiner learns from probe scores of sentences the probe did not see (inner
+        # folds), as a new sentence will look; the shipped probes are fit on every sentence
+        probe = np.zeros((m, C), dtype=np.float32)
+        inner = np.asarray(
+            [int(hashlib.sha1(("inner" + t).encode()).hexdigest(), 16) % INNER_FOLDS for t in texts]
+        )
+        for k in range(INNER_FOLDS):
+            fit, score = keep & (inner != k), keep & (inner == k)
+            W, b = fit_probes(E[fit], Y[fit].astype(np.float32), PROBE_RIDGE)
+            probe[score] = probe_scores(E[score], W, b)
+        probes = fit_probes(E[keep], Y[keep].astype(np.float32), PROBE_RIDGE)
+    feats = criterion_features(sims, Y[keep], desc, phrase, hits, sentence, probe)[keep]
     y = Y[keep].reshape(-1).astype(float)
     X = feats.reshape(-1, feats.shape[-1])
     onehot = np.tile(np.eye(C), (int(keep.sum()), 1))
@@ -160,27 +201,35 @@ def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
     vyy = vy[use].astype(float)
     vw = np.where(vyy == 1, 1.0, vyy.size / max((vyy == 0).sum(), 1) - 1.0)
     voice_weights = fit_logistic(vX, vyy, vw, np.r_[np.full(vf.shape[1], RIDGE_W), 0.0])
-    return Y, voice, weights, bias, voice_weights
+    return Y, voice, weights, bias, voice_weights, probes
 
 
-def held_out(rows, E, ids, desc, phrase, hits, folds: int = 5) -> dict:
+def held_out(rows, E, ids, desc, phrase, hits, folds: int = 5, alone=None) -> dict:
     """Sentence-level credit precision / recall at a few thresholds (the grader's partial
-    threshold among them), and design-voice accuracy, over 5 held-out folds."""
+    threshold among them), and design-voice accuracy, over 5 held-out folds. `alone`:
+    (vectors, desc, phrase) of the lines read without their heading, to compare how a line
+    under a heading is best read: alone, in context, or the larger of the two."""
     from tools.grader.evidence import EvidenceModel
 
     digest = [int(hashlib.sha1(r["text"].encode()).hexdigest(), 16) % folds for r in rows]
     fold = np.asarray(digest)
     probs = np.zeros((len(rows), len(ids)))
+    probs_alone = np.zeros((len(rows), len(ids)))
     truth = np.zeros((len(rows), len(ids)), dtype=bool)
     voice_ok = voice_n = 0
     for k in range(folds):
         train_mask = fold != k
-        Y, voice, w, b, vw = train(rows, E, ids, desc, phrase, hits, train_mask)
-        model = EvidenceModel(ids, E[train_mask], Y[train_mask], voice[train_mask], w, b, vw, "")
+        Y, voice, w, b, vw, (pw, pb) = train(rows, E, ids, desc, phrase, hits, train_mask)
+        model = EvidenceModel(
+            ids, E[train_mask], Y[train_mask], voice[train_mask], w, b, vw, "", pw, pb
+        )
         test = np.flatnonzero(~train_mask)
-        texts = [rows[i]["text"] for i in test]
+        texts = [rows[i]["sentence"] for i in test]
         probs[test] = model.score(E[test], ids, desc[test], phrase[test], hits[test], texts)
         truth[test] = Y[test]
+        if alone is not None:
+            Ea, da, pa = alone
+            probs_alone[test] = model.score(Ea[test], ids, da[test], pa[test], hits[test], texts)
         vp = model.voice_score(E[test], texts) >= 0.5
         vt = voice[test]
         voice_ok += int(((vp == (vt == 1)) & (vt >= 0)).sum())
@@ -191,6 +240,15 @@ def held_out(rows, E, ids, desc, phrase, hits, folds: int = 5) -> dict:
         tp, fp, fn = (pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum()
         out[f"p@{t}"] = round(float(tp / max(tp + fp, 1)), 3)
         out[f"r@{t}"] = round(float(tp / max(tp + fn, 1)), 3)
+    # the lines labelled under a `> Heading` (read in context unless GRADER_NO_CONTEXT=1)
+    headed = np.asarray([r["headed"] for r in rows], dtype=bool)
+    ways = {"context": probs, "alone": probs_alone, "max": np.maximum(probs, probs_alone)}
+    for name, p in ways.items() if alone is not None else [("context", probs)]:
+        pred = p[headed] >= 0.5
+        tp, fp = (pred & truth[headed]).sum(), (pred & ~truth[headed]).sum()
+        fn = (~pred & truth[headed]).sum()
+        out[f"headed_{name}_p@0.5"] = round(float(tp / max(tp + fp, 1)), 3)
+        out[f"headed_{name}_r@0.5"] = round(float(tp / max(tp + fn, 1)), 3)
     out["documents"] = simulated_documents(probs, truth, voice_of(rows))
     return out
 
@@ -268,15 +326,20 @@ def main() -> int:
     embedder, rubric = deps.embedder, deps.rubric
     all_ids = {c.id for s in rubric.stages for c in s.criteria}
     rows = parse(sorted(DATA.glob("*.txt")), all_ids)
-    texts = [r["text"] for r in rows]
-    E = embed_cached(texts, embedder, settings.model_cache_dir)
-    ids, desc, phrase, hits = cue_matrices(texts, E, rubric, embedder)
+    E = embed_cached([r["text"] for r in rows], embedder, settings.model_cache_dir)
+    ids, desc, phrase, hits = cue_matrices([r["sentence"] for r in rows], E, rubric, embedder)
     missing = [c for c in ids if not any(c in r["pos"] for r in rows)]
     if missing:
         raise SystemExit(f"no positive sentence for {missing}")
     print(f"{len(rows)} sentences, {len(ids)} criteria")
-    print("held-out (5 folds):", held_out(rows, E, ids, desc, phrase, hits))
-    Y, voice, weights, bias, voice_weights = train(rows, E, ids, desc, phrase, hits)
+    Ea = embed_cached([r["sentence"] for r in rows], embedder, settings.model_cache_dir)
+    _, da, pa, _ = cue_matrices([r["sentence"] for r in rows], Ea, rubric, embedder)
+    print("held-out (5 folds):", held_out(rows, E, ids, desc, phrase, hits, alone=(Ea, da, pa)))
+    Y, voice, weights, bias, voice_weights, (probe_w, probe_b) = train(
+        rows, E, ids, desc, phrase, hits
+    )
+    if probe_w is None and not args.check_only:
+        raise SystemExit("GRADER_PROBE_RIDGE=0 is for held-out comparison only (--check-only)")
     shared = weights if weights.ndim == 1 else weights.mean(axis=0)
     print("weights", np.round(shared, 2), "voice", np.round(voice_weights, 2))
     if args.check_only:
@@ -292,6 +355,8 @@ def main() -> int:
         weights=weights.astype(np.float32),
         bias=bias.astype(np.float32),
         voice_weights=voice_weights.astype(np.float32),
+        probe_w=probe_w.astype(np.float16),
+        probe_b=probe_b.astype(np.float32),
         model_name=np.asarray(str(getattr(embedder, "model_name", ""))),
     )
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB)")

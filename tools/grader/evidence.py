@@ -18,6 +18,13 @@ regressions over a handful of features each:
   exemplar versus nearest changelog / tutorial / abstract / explainer exemplar, first-person
   plan wording).
 
+A short passage is read in its context: note-form designs put bullets under a heading or a
+lead-in line ("Metrics" then "- offline: recall@k, MAP"), and the bullet alone does not say
+what it is about. The model embeds such a passage as "heading: lead-in: bullet"
+(`in_context`), at training time (labelled bullets under `> Heading` lines) and at grading
+time alike; substance features and phrase counts still come from the passage itself, and the
+quote stays the passage's own verbatim text.
+
 Pure numpy, deterministic; loading takes milliseconds.
 """
 
@@ -35,13 +42,18 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MODEL_PATH = Path(__file__).with_name("evidence_model.npz")
-FORMAT = 3
+FORMAT = 4
 TOP_K = 3
-N_CELL_FEATURES = 8
+N_CELL_FEATURES = 10
 N_SENTENCE_FEATURES = 3
 N_FEATURES = N_CELL_FEATURES + N_SENTENCE_FEATURES
 SUBSTANCE_WORDS = 20  # a sentence this long or longer has room to say what and how
 SHORT_ITEM_WORDS = 3  # a comma-separated item this short is a name, not a clause
+# A passage shorter than this is read after its heading and list lead-in: a short bullet needs
+# them to say what it is about; a full sentence already does (longer context would also bury
+# the sentence under the heading's words).
+CONTEXT_MAX_WORDS = 12
+CONTEXT_MAX_PREFIX_WORDS = 16  # a lead-in longer than this is a sentence of its own, not a label
 
 # "we", "I'd", "our": a candidate proposing a system speaks in the first person or about "the
 # system"; explainers and changelogs rarely do.
@@ -57,6 +69,59 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 _ITEM_SPLIT = re.compile(r"[,;]|\s(?:and|or)\s")
 _WORDS = re.compile(r"[A-Za-z0-9@%+#.-]+")
+
+
+def in_context(text: str, heading: str = "", lead: str = "") -> str:
+    """What the evidence model reads for a passage: a short one after its section heading and
+    the line that introduces its list ("Metrics: offline: recall@k, MAP"), else itself."""
+    from tools.grader.text import count_words
+
+    if count_words(text) >= CONTEXT_MAX_WORDS:
+        return text
+    parts = [
+        x.strip().rstrip(":").strip()
+        for x in (heading, lead)
+        if x and x.strip() and count_words(x) <= CONTEXT_MAX_PREFIX_WORDS
+    ]
+    parts = [x for x in parts if x]
+    return ": ".join([*parts, text]) if parts else text
+
+
+def context_strings(passages, design: str = "") -> list[str]:
+    """`in_context` for each evidence passage (tools.grader.text.Passage): its heading, and its
+    parent line in `design` when it has one: for a nested bullet, the nearest line above it in
+    the same list that is indented less; for a list item, the paragraph that introduces the
+    list ("We'd track:"). A sibling bullet is never context, however it ends."""
+    out: list[str] = []
+    lines: list[tuple[int, bool, str]] = []  # (indent, is a list item, text): this group so far
+    group = None
+    for p in passages:
+        if p.group != group:
+            group, lines = p.group, []
+        indent, item, first = _line_shape(design, p.start) if design else (0, False, False)
+        parent = ""
+        if first:
+            for q_indent, q_item, q_text in reversed(lines):
+                if q_indent < indent or (item and not q_item):
+                    parent = q_text
+                    break
+            lines.append((indent, item, p.text))
+        out.append(in_context(p.text, p.heading, parent))
+    return out
+
+
+_LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])\s+")
+
+
+def _line_shape(design: str, start: int) -> tuple[int, bool, bool]:
+    """(indent of the line holding `start`, whether that line is a list item, whether the
+    passage is the first text on its line)."""
+    line_start = design.rfind("\n", 0, start) + 1
+    head = design[line_start:start]
+    marker = _LIST_START.match(head)
+    indent = len(head) - len(head.lstrip(" \t"))
+    first = not head.strip() or (marker is not None and marker.end() == len(head))
+    return indent, marker is not None, first
 
 
 def sentence_features(texts: list[str], hits: np.ndarray) -> np.ndarray:
@@ -84,12 +149,14 @@ def criterion_features(
     phrase: np.ndarray,
     hits: np.ndarray,
     sentence: np.ndarray,
+    probe: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, C, N_FEATURES) features. `sims`: (n, m) cosine of each sentence with each exemplar (self
     matches already masked out at training time); `positives`: (m, C) bool labels; `desc`,
     `phrase`: (n, C) similarities to each criterion's description and closest phrase; `hits`:
     (n, C) number of affirmed concept phrases; `sentence`: (n, N_SENTENCE_FEATURES) from
-    `sentence_features`, the same for every criterion of a sentence."""
+    `sentence_features`, the same for every criterion of a sentence; `probe`: (n, C) scores of
+    the per-criterion linear probes on the embedding (`probe_scores`; 0 when absent)."""
     n, C = desc.shape
     out = np.zeros((n, C, N_FEATURES), dtype=np.float32)
     for j in range(C):
@@ -108,8 +175,28 @@ def criterion_features(
     # sees how far it falls behind the sentence's best criterion
     out[:, :, 6] = out[:, :, 0] - out[:, :, 0].max(axis=1, keepdims=True)
     out[:, :, 7] = desc - desc.max(axis=1, keepdims=True)
+    if probe is not None:
+        out[:, :, 8] = probe
+        out[:, :, 9] = probe - probe.max(axis=1, keepdims=True)
     out[:, :, N_CELL_FEATURES:] = sentence[:, None, :]
     return out
+
+
+def fit_probes(X: np.ndarray, Y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-criterion linear probes on sentence embeddings, all at once by ridge regression on
+    0/1 targets (closed form, deterministic): (d, C) weights and (C,) intercepts. Where the
+    exemplar features ask "is there a labelled sentence like this one", a probe asks which
+    direction of meaning the criterion's sentences share, so it generalizes past the exemplars'
+    wording."""
+    mx, my = X.mean(axis=0), Y.mean(axis=0)
+    Xc = (X - mx).astype(np.float64)
+    A = Xc.T @ Xc + ridge * np.eye(X.shape[1])
+    W = np.linalg.solve(A, Xc.T @ (Y - my).astype(np.float64))
+    return W.astype(np.float32), (my - mx @ W).astype(np.float32)
+
+
+def probe_scores(vectors: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return vectors @ W + b[None, :]
 
 
 def voice_features(sims: np.ndarray, voice: np.ndarray, texts: list[str]) -> np.ndarray:
@@ -134,6 +221,8 @@ class EvidenceModel:
     bias: np.ndarray  # (C,) per-criterion intercepts
     voice_weights: np.ndarray  # (4,) design-voice weights, the last one the intercept
     model_name: str
+    probe_w: np.ndarray | None = None  # (d, C) linear probe weights per criterion
+    probe_b: np.ndarray | None = None  # (C,) their intercepts
 
     def column(self, criterion_ids: list[str]) -> np.ndarray:
         """For each rubric criterion, its column in the model (-1 when the model lacks it)."""
@@ -159,7 +248,12 @@ class EvidenceModel:
         positives[:, known] = self.positives[:, cols[known]]
         sims = vectors @ self.exemplars.T
         sentence = sentence_features(texts, hits)
-        feats = criterion_features(sims, positives, desc, phrase, hits, sentence)
+        probe = None
+        if self.probe_w is not None:
+            probe = np.zeros((n, C), dtype=np.float32)
+            scores = probe_scores(vectors, self.probe_w, self.probe_b)
+            probe[:, known] = scores[:, cols[known]]
+        feats = criterion_features(sims, positives, desc, phrase, hits, sentence, probe)
         bias = np.where(known, self.bias[np.maximum(cols, 0)], float(np.median(self.bias)))
         if self.weights.ndim == 1:  # one weight vector shared by every criterion
             logits = feats @ self.weights
@@ -207,6 +301,8 @@ def load_evidence_model(path: Path = MODEL_PATH) -> EvidenceModel | None:
             bias=data["bias"].astype(np.float32),
             voice_weights=data["voice_weights"].astype(np.float32),
             model_name=str(data["model_name"]),
+            probe_w=data["probe_w"].astype(np.float32),
+            probe_b=data["probe_b"].astype(np.float32),
         )
     with _lock:
         _cache[key] = model

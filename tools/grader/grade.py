@@ -20,7 +20,12 @@ import numpy as np
 from core.errors import InputError
 from core.settings import Settings
 from tools.grader.design_check import design_signals, proposes_a_system
-from tools.grader.evidence import evidence_probabilities, judge_criteria, load_evidence_model
+from tools.grader.evidence import (
+    context_strings,
+    evidence_probabilities,
+    judge_criteria,
+    load_evidence_model,
+)
 from tools.grader.match import attribute_stages, criterion_index, detect_red_flags, phrase_hits
 from tools.grader.negation import drop_negated
 from tools.grader.problem_type import detect_problem_type, not_applicable
@@ -132,6 +137,10 @@ def grade_design(
         texts = [p.text for p in evidence]
         own = [p.extra["own_phrase_counts"] for p in evidence]
         probs = evidence_probabilities(model, vectors, hits, desc, sims, index, texts, own)
+        read, rdesc, rsims = _in_context(text, evidence, vectors, desc, sims, index, embedder)
+        if read is not vectors:  # a bullet evidences what it says alone or under its heading
+            ctx = evidence_probabilities(model, read, hits, rdesc, rsims, index, texts, own)
+            probs = np.maximum(probs, ctx)
     judgements = judge_criteria(evidence, hits, desc, sims, index, probs)
     for j in judgements.values():  # a quote that is not verbatim in the design is not evidence
         if j.status != "missing" and (not j.evidence or j.evidence not in design):
@@ -222,6 +231,22 @@ def grade_design(
     )
     report.summary = summarize(report, why_not)
     return report
+
+
+def _in_context(text: str, evidence: list[Passage], vectors, desc, sims, index, embedder):
+    """(vectors, desc, sims) as the evidence model reads them: a short bullet embedded after
+    its heading and parent line (`evidence.context_strings`); only those are encoded again.
+    Cells the design negates stay blocked."""
+    read = context_strings(evidence, text)
+    redo = [i for i, p in enumerate(evidence) if read[i] != p.text]
+    if not redo:
+        return vectors, desc, sims
+    vectors = vectors.copy()
+    batch = [read[i] for i in redo]
+    vectors[redo] = np.asarray(embedder.encode(batch, batch_size=ENCODE_BATCH), dtype=np.float32)
+    rdesc, rsims = index.similarity(vectors)
+    blocked = desc <= -1.0
+    return vectors, np.where(blocked, -1.0, rdesc), np.where(blocked, -1.0, rsims)
 
 
 def _label_keywords(rubric: Rubric) -> tuple[str, ...]:
