@@ -177,6 +177,7 @@ def main() -> int:
     apply_offline_env(settings.embed_model)
     from tools.deps import Deps
     from tools.grader.design_check import FEATURES, FORMAT, MODEL_PATH, design_signals
+    from tools.grader.structure import document_outline
 
     deps = Deps(settings)  # the embedder and rubric every command loads
     embedder, rubric = deps.embedder, deps.rubric
@@ -198,6 +199,8 @@ def main() -> int:
             print(f"gated out by the grader's first check: {path.relative_to(ROOT)} ({label=})")
             continue
         a, kw = cap
+        # the outline is rebuilt from the text, so a change to document_outline needs no regrade
+        kw = {**kw, "outline": document_outline(path.read_text(encoding="utf-8"), a[3], rubric)}
         signals = design_signals(*a, **kw, centroids=(zero, zero))
         for name in filter(None, args.drop.split(",")):
             signals.features[FEATURES.index(name)] = 0.0  # constant: no weight is learned

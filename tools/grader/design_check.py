@@ -12,8 +12,13 @@ a paper abstract ("we propose", "outperforms state-of-the-art"), a competition w
 The decision is a small calibrated logistic regression over document-level features: how much
 of the text evidences rubric criteria and across how many stages (from the evidence
 probabilities the grader already computed), planning / first-person / second-person voice,
-genre-marker density, the evidence model's per-sentence design voice, and where the document's
-mean sentence embedding falls between the training designs and non-designs. It is trained by
+genre-marker density, the evidence model's per-sentence design voice, where the document's
+mean sentence embedding falls between the training designs and non-designs, and its structure:
+how many stages its headings (and numbered lines such as "3) Draw the workflow") name, whether
+its title names one thing to build ("Design an event recommendation system") or a generic topic
+("How to ace ..."), and its share of generic advice ("typically", "interviewers"). A design in
+note form has the skeleton and the title without any "I" or "we"; an interview-advice article
+has the skeleton too, but speaks to "you" about designs in general. It is trained by
 `scripts/train_design_check.py` on the documents in `eval/datasets/grader_train/docs/` plus
 the project's corpus and tests/designs (never on the judging set in `eval/datasets/grader_dev/`)
 and shipped as `design_model.npz` next to this file. Retrain it whenever the evidence model
@@ -31,10 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.grader.structure import Outline
+
 log = logging.getLogger(__name__)
 
 MODEL_PATH = Path(__file__).with_name("design_model.npz")
-FORMAT = 1
+FORMAT = 2
 THRESHOLD = 0.5  # on the calibrated probability that the text is a design
 CONFIDENT = 0.6  # evidence probability of a sentence's best criterion that counts it
 MET = 0.75  # evidence probability that credits a criterion as met
@@ -110,6 +117,9 @@ FEATURES = (
     "design_voice",  # mean of the evidence model's per-sentence design-voice probability
     "coherence",  # mean cosine between two different sentences: one problem throughout
     "embedding_side",  # cos(mean embedding, design centroid) - cos(.., non-design centroid)
+    "heading_stages",  # rubric stages named by headings and numbered lines, / stages
+    "title_names_system",  # +1 the title names one thing to build, -1 a generic topic, 0 neither
+    "generic_share",  # "typically", "interviewers", "for example": advice and explainers
 )
 
 
@@ -183,11 +193,13 @@ def design_signals(
     headings: list[str] = (),
     vectors: np.ndarray | None = None,
     centroids: tuple[np.ndarray, np.ndarray] | None = None,
+    outline: Outline | None = None,
 ) -> DesignSignals:
     """Document features. `probs`: (sentences, criteria) evidence probabilities; `stage_of[j]`:
     stage index of criterion j; `headings` count for the genre markers only ("Fixed", "3.2.0");
     `vectors`: the sentences' unit embeddings (already computed by the grader); `centroids`
-    (design, non-design) override the shipped model's (training folds)."""
+    (design, non-design) override the shipped model's (training folds); `outline`: the
+    document's title and heading skeleton (document_outline), read whole even for long texts."""
     if len(texts) > LONG_TEXT_SENTENCES:
         texts, probs = texts[:OPENING_SENTENCES], probs[:OPENING_SENTENCES]
         vectors = None if vectors is None else vectors[:OPENING_SENTENCES]
@@ -236,9 +248,13 @@ def design_signals(
             centroids = (model.design_centroid, model.other_centroid) if model else None
         if centroids is not None:
             f["embedding_side"] = float(mean @ centroids[0] - mean @ centroids[1])
+    if outline is not None:
+        f["heading_stages"] = len(outline.stages) / max(outline.n_stages, 1)
+        f["title_names_system"] = outline.title_score
+    f["generic_share"] = _share(_GENERIC, statements)
     features = np.asarray([f[name] for name in FEATURES], dtype=np.float64)
     genre = genre if genre_hits >= GENRE_MIN_SENTENCES else ""
-    return DesignSignals(n, features, genre, mean, _share(_GENERIC, statements))
+    return DesignSignals(n, features, genre, mean, f["generic_share"])
 
 
 def _design_voice(vectors: np.ndarray, texts: list[str]) -> float:

@@ -38,6 +38,7 @@ from tools.grader.report import (
     render_markdown,
     summarize,
 )
+from tools.grader.structure import document_outline
 from tools.grader.text import (
     Passage,
     count_words,
@@ -150,7 +151,9 @@ def grade_design(
         stage_ids = rubric.stage_ids
         stage_of = [stage_ids.index(sid) for sid, _ in index.criteria]
         headings = [p.text for p in passages if p.is_heading]
-        signals = design_signals([p.text for p in evidence], probs, stage_of, headings, vectors)
+        outline = document_outline(design, headings, rubric)  # title and stage skeleton
+        texts = [p.text for p in evidence]
+        signals = design_signals(texts, probs, stage_of, headings, vectors, outline=outline)
         log.debug("design signals: %s", signals)
         is_design, why_not = proposes_a_system(signals)
 
