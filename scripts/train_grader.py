@@ -45,6 +45,9 @@ NO_CONTEXT = os.environ.get("GRADER_NO_CONTEXT", "") == "1"
 # held-out folds below; GRADER_PROBE_RIDGE=0 leaves the probes out (ablation).
 PROBE_RIDGE = float(os.environ.get("GRADER_PROBE_RIDGE", "1"))
 INNER_FOLDS = 5
+# The probes also read the words of the sentence (evidence.lexical_features) unless
+# GRADER_LEXICAL=0 (ablation).
+LEXICAL = os.environ.get("GRADER_LEXICAL", "1") != "0"
 
 
 def parse(paths: list[Path], criterion_ids: set[str]) -> list[dict]:
@@ -134,8 +137,10 @@ def cue_matrices(texts, vectors, rubric, embedder):
 def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
     """Fit both regressions. `exemplar_mask` limits the exemplars (for held-out folds)."""
     from tools.grader.evidence import (
+        build_vocab,
         criterion_features,
         fit_probes,
+        probe_inputs,
         probe_scores,
         sentence_features,
         voice_features,
@@ -158,8 +163,12 @@ def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
     sims[idx, np.arange(len(idx))] = -1.0
     texts = [r["sentence"] for r in rows]
     sentence = sentence_features(texts, hits)
-    probe, probes = None, (None, None)
+    probe, probes, vocab = None, (None, None), {}
     if PROBE_RIDGE > 0:
+        if LEXICAL:
+            words = build_vocab([t for t, k in zip(texts, keep) if k])
+            vocab = {w: j for j, w in enumerate(words)}
+        PX = probe_inputs(E, texts, vocab)
         # the combiner learns from probe scores of sentences the probe did not see (inner
         # folds), as a new sentence will look; the shipped probes are fit on every sentence
         probe = np.zeros((m, C), dtype=np.float32)
@@ -168,9 +177,9 @@ def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
         )
         for k in range(INNER_FOLDS):
             fit, score = keep & (inner != k), keep & (inner == k)
-            W, b = fit_probes(E[fit], Y[fit].astype(np.float32), PROBE_RIDGE)
-            probe[score] = probe_scores(E[score], W, b)
-        probes = fit_probes(E[keep], Y[keep].astype(np.float32), PROBE_RIDGE)
+            W, b = fit_probes(PX[fit], Y[fit].astype(np.float32), PROBE_RIDGE)
+            probe[score] = probe_scores(PX[score], W, b)
+        probes = fit_probes(PX[keep], Y[keep].astype(np.float32), PROBE_RIDGE)
     feats = criterion_features(sims, Y[keep], desc, phrase, hits, sentence, probe)[keep]
     y = Y[keep].reshape(-1).astype(float)
     X = feats.reshape(-1, feats.shape[-1])
@@ -205,7 +214,7 @@ def train(rows, E, ids, desc, phrase, hits, exemplar_mask=None):
     vyy = vy[use].astype(float)
     vw = np.where(vyy == 1, 1.0, vyy.size / max((vyy == 0).sum(), 1) - 1.0)
     voice_weights = fit_logistic(vX, vyy, vw, np.r_[np.full(vf.shape[1], RIDGE_W), 0.0])
-    return Y, voice, weights, bias, voice_weights, probes
+    return Y, voice, weights, bias, voice_weights, probes, vocab
 
 
 def held_out(rows, E, ids, desc, phrase, hits, folds: int = 5, alone=None) -> dict:
@@ -223,9 +232,9 @@ def held_out(rows, E, ids, desc, phrase, hits, folds: int = 5, alone=None) -> di
     voice_ok = voice_n = 0
     for k in range(folds):
         train_mask = fold != k
-        Y, voice, w, b, vw, (pw, pb) = train(rows, E, ids, desc, phrase, hits, train_mask)
+        Y, voice, w, b, vw, (pw, pb), vocab = train(rows, E, ids, desc, phrase, hits, train_mask)
         model = EvidenceModel(
-            ids, E[train_mask], Y[train_mask], voice[train_mask], w, b, vw, "", pw, pb
+            ids, E[train_mask], Y[train_mask], voice[train_mask], w, b, vw, "", pw, pb, vocab
         )
         test = np.flatnonzero(~train_mask)
         texts = [rows[i]["sentence"] for i in test]
@@ -357,7 +366,7 @@ def main() -> int:
     Ea = embed_cached([r["sentence"] for r in rows], embedder, settings.model_cache_dir)
     _, da, pa, _ = cue_matrices([r["sentence"] for r in rows], Ea, rubric, embedder)
     print("held-out (5 folds):", held_out(rows, E, ids, desc, phrase, hits, alone=(Ea, da, pa)))
-    Y, voice, weights, bias, voice_weights, (probe_w, probe_b) = train(
+    Y, voice, weights, bias, voice_weights, (probe_w, probe_b), vocab = train(
         rows, E, ids, desc, phrase, hits
     )
     if probe_w is None and not args.check_only:
@@ -379,6 +388,7 @@ def main() -> int:
         voice_weights=voice_weights.astype(np.float32),
         probe_w=probe_w.astype(np.float16),
         probe_b=probe_b.astype(np.float32),
+        vocab=np.asarray(sorted(vocab, key=vocab.get)),
         model_name=np.asarray(str(getattr(embedder, "model_name", ""))),
     )
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB)")

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -199,6 +199,37 @@ def probe_scores(vectors: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarra
     return vectors @ W + b[None, :]
 
 
+_LEX_TOKEN = re.compile(r"[a-z][a-z0-9@/+-]*|[0-9]+")
+LEX_SCALE = 1.0  # weight of the word features next to the unit-length embedding
+
+
+def build_vocab(texts: list[str], min_count: int = 2) -> list[str]:
+    """The words in at least `min_count` of the sentences, sorted (deterministic)."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for w in set(_LEX_TOKEN.findall(text.lower())):
+            counts[w] = counts.get(w, 0) + 1
+    return sorted(w for w, k in counts.items() if k >= min_count)
+
+
+def probe_inputs(vectors: np.ndarray, texts: list[str], vocab: dict[str, int]) -> np.ndarray:
+    """What the probes read: the embedding, then the lexical features when there is a vocab."""
+    if not vocab:
+        return vectors
+    return np.hstack([vectors, lexical_features(texts, vocab)])
+
+
+def lexical_features(texts: list[str], vocab: dict[str, int]) -> np.ndarray:
+    """(n, V) the words of each sentence found in `vocab` (present or not), each row scaled to
+    length LEX_SCALE: the lexical cues a probe reads next to the embedding."""
+    out = np.zeros((len(texts), len(vocab)), dtype=np.float32)
+    for i, text in enumerate(texts):
+        cols = {vocab[w] for w in _LEX_TOKEN.findall(text.lower()) if w in vocab}
+        if cols:
+            out[i, sorted(cols)] = LEX_SCALE / np.sqrt(len(cols))
+    return out
+
+
 def voice_features(sims: np.ndarray, voice: np.ndarray, texts: list[str]) -> np.ndarray:
     """(n, 3): nearest design-voice exemplar, nearest non-design exemplar, first-person plan
     wording. `voice` is 1 for design exemplars, 0 for non-design ones, -1 for neither."""
@@ -223,6 +254,7 @@ class EvidenceModel:
     model_name: str
     probe_w: np.ndarray | None = None  # (d, C) linear probe weights per criterion
     probe_b: np.ndarray | None = None  # (C,) their intercepts
+    vocab: dict[str, int] = field(default_factory=dict)  # words the probes read, by column
 
     def column(self, criterion_ids: list[str]) -> np.ndarray:
         """For each rubric criterion, its column in the model (-1 when the model lacks it)."""
@@ -251,7 +283,8 @@ class EvidenceModel:
         probe = None
         if self.probe_w is not None:
             probe = np.zeros((n, C), dtype=np.float32)
-            scores = probe_scores(vectors, self.probe_w, self.probe_b)
+            X = probe_inputs(vectors, texts, self.vocab)
+            scores = probe_scores(X, self.probe_w, self.probe_b)
             probe[:, known] = scores[:, cols[known]]
         feats = criterion_features(sims, positives, desc, phrase, hits, sentence, probe)
         bias = np.where(known, self.bias[np.maximum(cols, 0)], float(np.median(self.bias)))
@@ -303,6 +336,7 @@ def load_evidence_model(path: Path = MODEL_PATH) -> EvidenceModel | None:
             model_name=str(data["model_name"]),
             probe_w=data["probe_w"].astype(np.float32),
             probe_b=data["probe_b"].astype(np.float32),
+            vocab={str(w): k for k, w in enumerate(data["vocab"])} if "vocab" in data else {},
         )
     with _lock:
         _cache[key] = model
